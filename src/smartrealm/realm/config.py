@@ -153,7 +153,8 @@ class RealmConfig:
 
     def server_by_url(self, url: str) -> ResourceServerConfig | None:
         wanted = normalize_url(url)
-        return next((rs for rs in self.resource_servers if normalize_url(rs.base_url) == wanted), None)
+        matches = (rs for rs in self.resource_servers if normalize_url(rs.base_url) == wanted)
+        return next(matches, None)
 
     def database_url_for(self, server_id: str | None = None) -> str:
         """The SQL URL a component uses: a per-server override, else the realm's."""
