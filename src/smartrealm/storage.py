@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from smartrealm.realm.config import SCHEMA_PARAM
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``. SQLite gets WAL and a busy timeout because the realm's
-    processes (AS and each resource server) share one database file."""
+    """An engine for ``url``. SQLite gets WAL and a busy timeout (the CLI and the servers may
+    open one file together). A PostgreSQL URL may carry ``smartrealm_schema=<name>``: the
+    engine then creates that schema and works inside it, which keeps the tables of the AS and
+    of each resource server apart in one database."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -21,7 +28,27 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    schema = parsed.query.get(SCHEMA_PARAM)
+    parsed = parsed.difference_update_query([SCHEMA_PARAM])
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if isinstance(schema, str):
+        _use_schema(engine, schema.replace("-", "_").lower())
+    return engine
+
+
+def _use_schema(engine: Engine, schema: str) -> None:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            cursor.execute(f'SET search_path TO "{schema}"')
+        dbapi_conn.autocommit = autocommit
+
+    event.listen(engine, "connect", on_connect)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -116,3 +116,14 @@ def test_relocated_moves_ports_and_redirects() -> None:
 def test_normalize_url_ignores_case_of_scheme_host_and_trailing_slash(
         scheme: str, host: str, path: str) -> None:
     assert normalize_url(f"{scheme}://{host}{path}") == f"{scheme.lower()}://host.example/fhir"
+
+
+def test_database_url_per_component(tmp_path: Path) -> None:
+    data = _default()
+    realm = parse_config(data, tmp_path)
+    assert realm.database_url_for(None).endswith("/.smartrealm/auth.db")
+    assert realm.database_url_for("ehr").endswith("/.smartrealm/ehr.db")
+    data["database"]["url"] = "postgresql+psycopg://u@db/realm"
+    realm = parse_config(data, tmp_path)
+    assert realm.database_url_for("imaging") == (
+        "postgresql+psycopg://u@db/realm?smartrealm_schema=imaging")

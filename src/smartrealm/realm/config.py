@@ -16,6 +16,8 @@ DEFAULT_CONFIG_NAME = "default_realm.toml"
 MODES = ("server", "proxy")
 PROFILES = ("ehr", "imaging", "lab", "empty")
 REGISTRATION_MODES = ("auto", "open", "closed")
+# Query parameter of a PostgreSQL URL naming the schema of one component.
+SCHEMA_PARAM = "smartrealm_schema"
 
 
 class ConfigError(Exception):
@@ -157,10 +159,19 @@ class RealmConfig:
         return next(matches, None)
 
     def database_url_for(self, server_id: str | None = None) -> str:
-        """The SQL URL a component uses: a per-server override, else the realm's."""
+        """The SQL URL of one component (the AS when ``server_id`` is None). Components never
+        share tables: on SQLite each gets its own file, on PostgreSQL its own schema (see
+        storage.make_engine), so several servers can use one realm database URL."""
+        component = server_id or "auth"
         if server_id is not None and self.server(server_id).database_url:
             return self.server(server_id).database_url
-        return self.database_url or f"sqlite:///{self.data_dir / 'realm.db'}"
+        if not self.database_url:
+            return f"sqlite:///{self.data_dir / f'{component}.db'}"
+        if self.database_url.startswith("sqlite:///"):
+            path = Path(self.database_url.removeprefix("sqlite:///"))
+            return f"sqlite:///{path.with_name(f'{path.stem}-{component}{path.suffix}')}"
+        joiner = "&" if "?" in self.database_url else "?"
+        return f"{self.database_url}{joiner}{SCHEMA_PARAM}={component}"
 
     def loopback_only(self) -> bool:
         urls = [self.auth_server.issuer, *(rs.base_url for rs in self.resource_servers)]
