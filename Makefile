@@ -1,0 +1,41 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make demo   — set everything up and play the multi-server flow on real servers
+#   make test   — set everything up and run lint, types and the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-deps demo serve test lint typecheck pytest clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# PostgreSQL binaries for the real-PostgreSQL tests (installed with apt-get when missing).
+system-deps:
+	./scripts/ensure-system-deps.sh
+
+demo: setup
+	$(BIN)/smartrealm demo
+
+serve: setup
+	$(BIN)/smartrealm serve
+
+lint: setup
+	$(BIN)/ruff check src tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup system-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .smartrealm .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""The `smartrealm` command: serve a realm, run the demo, and the internal per-component entry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smartrealm.realm.config import ConfigError, RealmConfig, load_config
+from smartrealm.realm.runner import (
+    AUTH_SERVER,
+    Launch,
+    RealmStartError,
+    components,
+    free_ports,
+    running_realm,
+    watch,
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="One SMART on FHIR authorization server for a realm of FHIR servers.")
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
+                         "(default: the embedded default realm).", dir_okay=False)]
+
+
+def _load(config: Path | None) -> RealmConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        err_console.print(f"[red]config error[/red] {exc.key}: {exc.problem}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(config: ConfigOption = None,
+          data_dir: Annotated[Path | None, typer.Option(help="State directory "
+                              "(default: realm.data_dir, ./.smartrealm).")] = None) -> None:
+    """Run the realm: the authorization server and every FHIR server, each on its own port."""
+    realm = _load(config)
+    if data_dir is not None:
+        realm = realm.relocated({}, data_dir.resolve())
+    launch = Launch(config.resolve() if config else None, {}, realm.data_dir)
+    try:
+        with running_realm(realm, launch) as running:
+            print_realm(realm)
+            reason = watch(running)
+    except RealmStartError as exc:
+        err_console.print(f"[red]could not start the realm:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"stopped ({reason})")
+
+
+def print_realm(realm: RealmConfig) -> None:
+    table = Table(title=f"{realm.name} is running", title_justify="left")
+    table.add_column("component")
+    table.add_column("URL")
+    for component in components(realm):
+        label = "authorization server" if component.name == AUTH_SERVER else component.name
+        table.add_row(label, component.url)
+    table.add_row("brands bundle", realm.auth_server.brands_url)
+    console.print(table)
+    for user in realm.users:
+        console.print(f"  user [bold]{user.username}[/bold] / password {user.password} "
+                      f"({user.fhir_user} on {user.fhir_user_server})")
+    console.print(f"  state in {realm.data_dir}   ·   Ctrl-C stops the realm")
+
+
+@app.command()
+def demo(config: ConfigOption = None,
+         keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False
+         ) -> None:
+    """Start the realm on free loopback ports and play the whole multi-server flow."""
+    from smartrealm.realm.demo import run_demo
+
+    realm = _load(config)
+    data_dir = Path(tempfile.mkdtemp(prefix="smartrealm-demo-"))
+    ports = free_ports([AUTH_SERVER, *(rs.id for rs in realm.resource_servers)])
+    realm = realm.relocated(ports, data_dir)
+    launch = Launch(config.resolve() if config else None, ports, data_dir)
+    ok = run_demo(realm, launch, console)
+    if keep:
+        console.print(f"data kept in {data_dir}")
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("run-component", hidden=True)
+def run_component(name: str, config: ConfigOption = None,
+                  ports: Annotated[str, typer.Option(help="JSON {component: port}")] = "{}",
+                  data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Serve one component of the realm (started by `serve` and `demo`)."""
+    import uvicorn
+
+    realm = _load(config).relocated(json.loads(ports), data_dir)
+    component = next((c for c in components(realm) if c.name == name), None)
+    if component is None:
+        err_console.print(f"unknown component {name!r}")
+        raise typer.Exit(2)
+    asgi = _build(realm, name)
+    # No access log: request lines can carry authorization codes and other secrets.
+    settings = uvicorn.Config(asgi, host=component.host, port=component.port,
+                              log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(settings).run()
+
+
+def _build(realm: RealmConfig, name: str) -> object:
+    if name == AUTH_SERVER:
+        from smartrealm.authz.app import build_auth_server
+
+        return build_auth_server(realm)
+    from smartrealm.fhir.app import build_resource_server
+
+    return build_resource_server(realm, name)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

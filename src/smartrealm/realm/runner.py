@@ -1,0 +1,192 @@
+"""Run a realm: the AS and every resource server, each its own process with its own uvicorn
+on its own port (design.md: "the URL *is* the audience"). The parent starts the children,
+waits until each answers, and stops them all together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from smartrealm.realm.config import RealmConfig
+
+AUTH_SERVER = "auth_server"
+STARTUP_TIMEOUT = 60.0
+
+
+class RealmStartError(RuntimeError):
+    """A component did not come up; the message carries what it printed."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # "auth_server" or a resource server id
+    url: str  # issuer or FHIR base
+    probe: str  # an unauthenticated URL that answers 200 once the component serves
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How children rebuild the parent's realm: the same file, relocated the same way."""
+
+    config_path: Path | None
+    ports: dict[str, int]
+    data_dir: Path
+
+    def args(self) -> list[str]:
+        args = ["--ports", json.dumps(self.ports), "--data-dir", str(self.data_dir)]
+        return args + (["--config", str(self.config_path)] if self.config_path else [])
+
+
+def components(realm: RealmConfig) -> list[Component]:
+    issuer = realm.auth_server.issuer
+    found = [Component(AUTH_SERVER, issuer, f"{issuer}/.well-known/openid-configuration")]
+    found += [Component(rs.id, rs.base_url, f"{rs.base_url}/metadata")
+              for rs in realm.resource_servers]
+    return found
+
+
+def free_ports(names: Sequence[str], host: str = "127.0.0.1") -> dict[str, int]:
+    """Ports the OS reports free now (bound and released; the child binds them next)."""
+    ports: dict[str, int] = {}
+    sockets = []
+    for name in names:
+        sock = socket.socket()
+        sock.bind((host, 0))
+        sockets.append(sock)
+        ports[name] = int(sock.getsockname()[1])
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def check_ports_free(realm: RealmConfig) -> None:
+    for component in components(realm):
+        with socket.socket() as sock:
+            try:
+                sock.bind((component.host, component.port))
+            except OSError:
+                raise RealmStartError(
+                    f"{component.name}: port {component.port} on {component.host} is in use "
+                    f"({component.url})") from None
+
+
+@dataclass
+class RunningRealm:
+    components: list[Component]
+    children: dict[str, subprocess.Popen[bytes]]
+    log_dir: Path
+
+    def exited(self) -> list[str]:
+        """Components whose process has ended (the parent reports them and stops)."""
+        return [name for name, child in self.children.items() if child.poll() is not None]
+
+    def log_tail(self, name: str) -> str:
+        return _tail(self.log_dir / f"{name}.log")
+
+
+@contextmanager
+def running_realm(realm: RealmConfig, launch: Launch) -> Iterator[RunningRealm]:
+    """Start every component as a child process; yield once all answer; stop them after."""
+    check_ports_free(realm)
+    log_dir = realm.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    running = RunningRealm(components(realm), {}, log_dir)
+    try:
+        for component in running.components:
+            running.children[component.name] = _spawn(component, launch, log_dir)
+        _wait_until_ready(running)
+        yield running
+    finally:
+        stop_children(list(running.children.values()))
+
+
+def _spawn(component: Component, launch: Launch, log_dir: Path) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{component.name}.log").open("wb")
+    cmd = [sys.executable, "-m", "smartrealm.cli", "run-component", component.name,
+           *launch.args()]
+    # Our own interpreter and arguments only. The children stay in our process group so a
+    # terminal's Ctrl-C reaches them too.
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
+                            env=dict(os.environ))
+
+
+def _wait_until_ready(running: RunningRealm) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    pending = list(running.components)
+    with httpx.Client(timeout=2.0) as http:
+        while pending:
+            component = pending[0]
+            if component.name in running.exited():
+                raise RealmStartError(f"{component.name} exited during start-up:\n"
+                                      + running.log_tail(component.name))
+            if _answers(http, component.probe):
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise RealmStartError(f"{component.name} did not answer {component.probe} "
+                                      f"within {STARTUP_TIMEOUT:.0f}s")
+            time.sleep(0.1)
+
+
+def _answers(http: httpx.Client, url: str) -> bool:
+    try:
+        return http.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_children(children: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM lets uvicorn finish in-flight requests; SIGKILL whatever outlives the grace."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def watch(running: RunningRealm) -> str:
+    """Block until Ctrl-C, SIGTERM or a component's exit; returns why it stopped."""
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        while not running.exited():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return "interrupted"
+    name = running.exited()[0]
+    return f"{name} exited unexpectedly:\n{running.log_tail(name)}"
