@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from starlette.applications import Starlette
 
 from smartrealm.realm.config import ConfigError, RealmConfig, load_config
 from smartrealm.realm.runner import (
@@ -113,7 +114,7 @@ def run_component(name: str, config: ConfigOption = None,
     uvicorn.Server(settings).run()
 
 
-def _build(realm: RealmConfig, name: str) -> object:
+def _build(realm: RealmConfig, name: str) -> Starlette:
     if name == AUTH_SERVER:
         from smartrealm.authz.app import build_auth_server
 

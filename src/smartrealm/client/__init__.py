@@ -1,1 +1,125 @@
+"""smartrealm client library: discovery, brands, the token-reuse check, the multi-server
+authorization code flow with PKCE, and FHIR calls with one multi-audience token.
 
+Async-first: every network call takes an ``httpx.AsyncClient`` the caller owns. Every
+failure is a typed ``SmartClientError`` (see ``smartrealm.client.errors``).
+
+Typical flow (seed, "Reuse access token")::
+
+    configs = [await discover(http, base) for base in bases]
+    decision = check_token_reuse(configs)
+    decision.raise_if_impossible()
+    request = AuthorizationRequest.create(
+        authorization_endpoint=decision.authorization_endpoint, client_id=cid,
+        redirect_uri=redirect, scope=scope, resources=bases)
+    # send the user to request.url; on return:
+    code = parse_callback(callback_url, request)
+    tokens = await exchange_code(http, decision.token_endpoint, request, code, client_id=cid)
+    ehr = FhirSession(http, bases[0], tokens)
+    patient = await ehr.read("Patient", tokens.patient_id_for(bases[0]))
+"""
+
+from smartrealm.client.auth import (
+    AuthorizationRequest,
+    exchange_code,
+    parse_callback,
+    pkce_challenge,
+    refresh,
+    register_client,
+)
+from smartrealm.client.brands import (
+    BrandEndpoint,
+    BrandsCache,
+    fetch_brand_endpoints,
+    fetch_brands_bundle,
+    resolve_brand_endpoints,
+)
+from smartrealm.client.discovery import AssociatedEndpoint, SmartConfiguration, discover
+from smartrealm.client.errors import (
+    AccessDenied,
+    AuthorizationError,
+    BrandsError,
+    CallbackError,
+    ClientUsageError,
+    DiscoveryError,
+    FhirClientError,
+    FhirError,
+    FhirForbidden,
+    FhirNotFound,
+    FhirResponseError,
+    FhirTransportError,
+    FhirUnauthorized,
+    ForeignNextLink,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    RegistrationError,
+    ServerError,
+    SmartClientError,
+    StateMismatch,
+    TemporarilyUnavailable,
+    TokenError,
+    TokenReuseNotPossible,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    authorization_error,
+)
+from smartrealm.client.fhir import FhirSession, parse_bearer_challenge
+from smartrealm.client.reuse import MULTI_AUD_CAPABILITY, ReuseDecision, check_token_reuse
+from smartrealm.client.tokens import TokenSet
+
+__all__ = [
+    "MULTI_AUD_CAPABILITY",
+    "AccessDenied",
+    "AssociatedEndpoint",
+    "AuthorizationError",
+    "AuthorizationRequest",
+    "BrandEndpoint",
+    "BrandsCache",
+    "BrandsError",
+    "CallbackError",
+    "ClientUsageError",
+    "DiscoveryError",
+    "FhirClientError",
+    "FhirError",
+    "FhirForbidden",
+    "FhirNotFound",
+    "FhirResponseError",
+    "FhirSession",
+    "FhirTransportError",
+    "FhirUnauthorized",
+    "ForeignNextLink",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "RegistrationError",
+    "ReuseDecision",
+    "ServerError",
+    "SmartClientError",
+    "SmartConfiguration",
+    "StateMismatch",
+    "TemporarilyUnavailable",
+    "TokenError",
+    "TokenReuseNotPossible",
+    "TokenSet",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+    "authorization_error",
+    "check_token_reuse",
+    "discover",
+    "exchange_code",
+    "fetch_brand_endpoints",
+    "fetch_brands_bundle",
+    "parse_bearer_challenge",
+    "parse_callback",
+    "pkce_challenge",
+    "refresh",
+    "register_client",
+    "resolve_brand_endpoints",
+]

@@ -6,6 +6,7 @@ HTTP status, and builds the JSON body, the headers and the error redirect. No ca
 an error string.
 """
 
+# ruff: noqa: N818  (exception names are the RFC error codes, not *Error)
 from __future__ import annotations
 
 import json

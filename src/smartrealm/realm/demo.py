@@ -180,7 +180,7 @@ async def _read_everywhere(realm: RealmConfig, http: httpx.AsyncClient,
             await _show_bundle(resource_type, bundle, console)
 
 
-READS = {
+READS: dict[str, list[tuple[str, dict[str, str]]]] = {
     "ehr": [("Encounter", {}), ("Condition", {}), ("Observation", {"category": "vital-signs"})],
     "imaging": [("ImagingStudy", {}), ("DiagnosticReport", {})],
 }

@@ -1,0 +1,114 @@
+"""The authorization server as a Starlette app.
+
+``create_app`` wires already-built parts (tests pass their own stores, keys and patient
+directory); ``build_auth_server`` builds them from the realm configuration: the realm
+database, the signing keys, the configured users and clients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from smartrealm.authz.endpoints import Endpoints
+from smartrealm.authz.flow import AuthzContext
+from smartrealm.authz.interaction import InteractionViews
+from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
+from smartrealm.authz.records import Stores, User
+from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.web import make_pages
+from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore, ensure_keys
+from smartrealm.oauth.passwords import hash_secret
+from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
+from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.realm.config import RealmConfig
+from smartrealm.storage import make_engine
+
+
+def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
+               patients: PatientDirectory | None = None, *,
+               http: httpx.AsyncClient | None = None,
+               clock: Callable[[], float] = time.time) -> Starlette:
+    """The AS app. Patient lookups use ``patients``, else HTTP through ``http`` (an
+    ``httpx.AsyncClient`` the caller owns), else a client this app opens and closes."""
+    minter = TokenMinter(realm.auth_server.issuer, keys, realm.auth_server.access_token_lifetime,
+                         clock)
+    own_http = None
+    if patients is None:
+        own_http = None if http is not None else httpx.AsyncClient()
+        client = http if http is not None else own_http
+        assert client is not None
+        patients = HttpPatientDirectory(client, minter, realm.patient_identifier_system)
+    ctx = AuthzContext(realm, stores, keys, minter, patients, clock)
+    pages = make_pages(realm.auth_server.issuer)
+    views = InteractionViews(ctx, pages)
+    api = Endpoints(ctx)
+    p = pages.path
+    routes = [
+        Route(p("/authorize"), views.authorize, methods=["GET", "POST"]),
+        Route(p("/interaction/login"), views.login_page, methods=["GET"]),
+        Route(p("/interaction/login"), views.login, methods=["POST"]),
+        Route(p("/interaction/patient"), views.patient_page, methods=["GET"]),
+        Route(p("/interaction/patient"), views.pick_patient, methods=["POST"]),
+        Route(p("/interaction/consent"), views.consent_page, methods=["GET"]),
+        Route(p("/interaction/consent"), views.decide, methods=["POST"]),
+        Route(p("/token"), api.token, methods=["POST"]),
+        Route(p("/token"), api.token_preflight, methods=["OPTIONS"]),
+        Route(p("/jwks"), api.jwks, methods=["GET"]),
+        Route(p("/.well-known/openid-configuration"), api.openid_configuration,
+              methods=["GET"]),
+        Route(p("/.well-known/smart-configuration"), api.smart_configuration,
+              methods=["GET"]),
+        Route(p("/brands.json"), api.brands, methods=["GET"]),
+        Route(p("/register"), api.register, methods=["POST"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if own_http is not None:
+            await own_http.aclose()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:
+    """``key_storage = "database"`` → the realm database; anything else is a directory
+    (relative paths are under the realm's data_dir)."""
+    storage = realm.auth_server.key_storage
+    if storage == "database":
+        store = SqlKeyStore(engine)
+        store.create_tables()
+        return store
+    path = Path(storage)
+    return DirectoryKeyStore(path if path.is_absolute() else realm.data_dir / path)
+
+
+def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
+    """Upsert the configured users and clients (the configuration wins over the store)."""
+    for u in realm.users:
+        stores.users.put(User(u.username, hash_secret(u.password), u.display_name,
+                              u.fhir_user_server, u.fhir_user))
+    for c in realm.clients:
+        existing = stores.clients.get(c.client_id)
+        stores.clients.put(Client(
+            client_id=c.client_id, name=c.name, redirect_uris=c.redirect_uris,
+            auth_method=SECRET_BASIC if c.secret else PUBLIC,
+            secret_hash=hash_secret(c.secret) if c.secret else None, scope=c.scope,
+            allowed_servers=c.allowed_servers,
+            created_at=existing.created_at if existing else now))
+
+
+def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None) -> Starlette:
+    engine = make_engine(realm.database_url_for(None))
+    stores = sql_stores(engine)
+    keys = ensure_keys(key_store(realm, engine))
+    seed_config(realm, stores, int(time.time()))
+    return create_app(realm, stores, keys, http=http)

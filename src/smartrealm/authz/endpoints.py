@@ -1,0 +1,115 @@
+"""The AS's JSON endpoints: token, discovery (OIDC and SMART), JWKS, brands, registration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartrealm.authz.flow import AuthzContext
+from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error, public_json
+from smartrealm.oauth.endpoints.token import GRANT_TYPES, new_context, token_endpoint
+from smartrealm.oauth.errors import AccessDenied, InvalidClientMetadata, OAuthError
+from smartrealm.oauth.registration import register
+from smartrealm.oauth.store import AUTH_METHODS
+from smartrealm.realm.brands import build_brands_bundle
+
+FHIR_JSON = "application/fhir+json"
+SCOPES_SUPPORTED = [
+    "openid", "fhirUser", "profile", "launch/patient", "offline_access", "online_access",
+    "patient/*.rs", "patient/*.cruds", "patient/*.read", "patient/*.write", "patient/*.*",
+    "user/*.rs", "user/*.cruds", "user/*.read", "user/*.write", "user/*.*",
+]
+CAPABILITIES = [
+    "launch-standalone", "authorize-post", "client-public", "client-confidential-symmetric",
+    "sso-openid-connect", "context-standalone-patient", "permission-patient",
+    "permission-user", "permission-v1", "permission-v2", "permission-offline",
+    "auth-multi-aud-token",
+]
+
+
+class Endpoints:
+    def __init__(self, ctx: AuthzContext) -> None:
+        self.ctx = ctx
+        brands = build_brands_bundle(ctx.realm)
+        self._brands = json.dumps(brands).encode()
+        # Weak ETag: the bundle is a function of the configuration only.
+        self._brands_etag = 'W/"' + hashlib.sha256(self._brands).hexdigest()[:32] + '"'
+
+    async def token(self, request: Request) -> Response:
+        """SMART §4: no-store headers on every answer; CORS for the calling origin."""
+        cors = cors_for(request)
+        authorization = request.headers.get("authorization")
+        basic = (authorization or "").lower().startswith("basic ")
+        try:
+            params = await form_params(request)
+            stores = self.ctx.stores
+            context = new_context(params, authorization, self.ctx.realm, stores.clients,
+                                  stores.codes, stores.refresh_tokens, self.ctx.now())
+            body = token_endpoint(context, self.ctx.minter)
+        except OAuthError as error:
+            return oauth_error(error, basic_auth_used=basic, extra_headers=cors)
+        return no_store_json(body, extra_headers=cors)
+
+    async def token_preflight(self, request: Request) -> Response:
+        headers = {**cors_for(request), "Access-Control-Allow-Methods": "POST",
+                   "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                   "Access-Control-Max-Age": "600"}
+        return Response(status_code=204, headers=headers)
+
+    def _as_metadata(self) -> dict[str, Any]:
+        a = self.ctx.realm.auth_server
+        meta: dict[str, Any] = {
+            "issuer": a.issuer, "authorization_endpoint": a.authorization_endpoint,
+            "token_endpoint": a.token_endpoint, "jwks_uri": a.jwks_uri,
+            "scopes_supported": SCOPES_SUPPORTED, "response_types_supported": ["code"],
+            "grant_types_supported": list(GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": [m for m in AUTH_METHODS],
+            "code_challenge_methods_supported": ["S256"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+        if self.ctx.realm.registration_open():
+            meta["registration_endpoint"] = a.registration_endpoint
+        return meta
+
+    async def openid_configuration(self, request: Request) -> Response:
+        return public_json(self._as_metadata())
+
+    async def smart_configuration(self, request: Request) -> Response:
+        meta = self._as_metadata()
+        meta["capabilities"] = CAPABILITIES
+        meta["user_access_brand_bundle"] = self.ctx.realm.auth_server.brands_url
+        return public_json(meta)
+
+    async def jwks(self, request: Request) -> Response:
+        return public_json(self.ctx.keys.jwks())
+
+    async def brands(self, request: Request) -> Response:
+        headers = {"ETag": self._brands_etag, "Access-Control-Allow-Origin": "*",
+                   "Cache-Control": "public, max-age=300"}
+        wanted = [t.strip().removeprefix("W/")
+                  for t in request.headers.get("if-none-match", "").split(",")]
+        # RFC 9110 §13.1.2: If-None-Match uses the weak comparison.
+        if "*" in wanted or self._brands_etag.removeprefix("W/") in wanted:
+            return Response(status_code=304, headers=headers)
+        return Response(self._brands, media_type=FHIR_JSON, headers=headers)
+
+    async def register(self, request: Request) -> Response:
+        """RFC 7591 §3: open only when the realm allows it (config dynamic_registration)."""
+        try:
+            if not self.ctx.realm.registration_open():
+                raise AccessDenied("dynamic client registration is closed", status=403)
+            try:
+                meta = json.loads(await request.body())
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidClientMetadata("the body must be a JSON object") from None
+            registration = register(meta, self.ctx.now())
+        except OAuthError as error:
+            return oauth_error(error)
+        self.ctx.stores.clients.put(registration.client)
+        return no_store_json(registration.response(), status=201)

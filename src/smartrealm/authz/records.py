@@ -1,0 +1,82 @@
+"""Records and storage ports of the AS's user interaction: users and the server-side state of
+one authorization interaction (login → patient picker → consent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from smartrealm.oauth.store import ClientStore, CodeStore, RefreshStore
+
+INTERACTION_LIFETIME = 600  # seconds a user has to log in and decide
+MAX_LOGIN_FAILURES = 5  # then the interaction is dropped (slows password guessing)
+STAGES = ("login", "patient", "consent")
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    password_hash: str
+    display_name: str
+    fhir_user_server: str
+    fhir_user: str  # relative reference on fhir_user_server, e.g. Patient/p0012
+
+    @property
+    def is_patient(self) -> bool:
+        return self.fhir_user.startswith("Patient/")
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One authorization in progress, keyed by the hash of an httpOnly cookie value.
+
+    ``request`` is the validated authorization request; ``patients`` maps server id to the
+    patient's id there (None: not found); ``offers`` is what the consent page showed."""
+
+    csrf: str
+    expires_at: int
+    request: dict[str, Any]
+    stage: str = "login"
+    username: str | None = None
+    auth_time: int = 0
+    patients: dict[str, str | None] = field(default_factory=dict)
+    offers: list[dict[str, Any]] = field(default_factory=list)
+    identity: list[str] = field(default_factory=list)
+    failures: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"csrf": self.csrf, "expires_at": self.expires_at, "request": self.request,
+                "stage": self.stage, "username": self.username, "auth_time": self.auth_time,
+                "patients": self.patients, "offers": self.offers, "identity": self.identity,
+                "failures": self.failures}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Interaction:
+        return cls(**data)
+
+
+class UserStore(Protocol):
+    def get(self, username: str) -> User | None: ...
+
+    def put(self, user: User) -> None: ...
+
+
+class InteractionStore(Protocol):
+    def create(self, key_hash: str, interaction: Interaction) -> None: ...
+
+    def get(self, key_hash: str, now: int) -> Interaction | None:
+        """None when unknown or expired."""
+        ...
+
+    def update(self, key_hash: str, interaction: Interaction) -> None: ...
+
+    def delete(self, key_hash: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Stores:
+    clients: ClientStore
+    users: UserStore
+    codes: CodeStore
+    interactions: InteractionStore
+    refresh_tokens: RefreshStore

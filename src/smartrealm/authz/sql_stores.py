@@ -1,0 +1,235 @@
+"""SQLAlchemy Core implementations of the AS stores (SQLite and PostgreSQL alike). Tables
+are prefixed ``as_`` because they share the realm database with the resource servers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.oauth.grants import Grant
+from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken
+
+# Refresh-token rows are purged this long after they expire.
+REFRESH_RETENTION = 86400
+
+
+class Tables:
+    def __init__(self) -> None:
+        self.metadata = MetaData()
+        m = self.metadata
+        self.clients = Table(
+            "as_clients", m,
+            Column("client_id", String(255), primary_key=True),
+            Column("name", Text, nullable=False),
+            Column("redirect_uris", Text, nullable=False),
+            Column("auth_method", String(64), nullable=False),
+            Column("secret_hash", Text),
+            Column("scope", Text, nullable=False),
+            Column("allowed_servers", Text, nullable=False),
+            Column("created_at", Integer, nullable=False))
+        self.users = Table(
+            "as_users", m,
+            Column("username", String(255), primary_key=True),
+            Column("password_hash", Text, nullable=False),
+            Column("display_name", Text, nullable=False),
+            Column("fhir_user_server", String(255), nullable=False),
+            Column("fhir_user", Text, nullable=False))
+        self.codes = Table(
+            "as_authorization_codes", m,
+            Column("code_hash", String(64), primary_key=True),
+            Column("client_id", String(255), nullable=False),
+            Column("data", Text, nullable=False),
+            Column("expires_at", Integer, nullable=False, index=True),
+            Column("used", Boolean, nullable=False))
+        self.refresh_tokens = Table(
+            "as_refresh_tokens", m,
+            Column("token_hash", String(64), primary_key=True),
+            Column("family", String(64), nullable=False, index=True),
+            Column("client_id", String(255), nullable=False),
+            Column("data", Text, nullable=False),
+            Column("expires_at", Integer, nullable=False, index=True),
+            Column("used", Boolean, nullable=False),
+            Column("revoked", Boolean, nullable=False))
+        self.interactions = Table(
+            "as_interactions", m,
+            Column("key_hash", String(64), primary_key=True),
+            Column("data", Text, nullable=False),
+            Column("expires_at", Integer, nullable=False, index=True))
+
+
+def _upsert(engine: Engine, table: Table, key: str, values: dict[str, Any]) -> None:
+    """Update, else insert; retry the update if another process inserted first."""
+    where = table.c[key] == values[key]
+    with engine.begin() as conn:
+        if conn.execute(update(table).where(where).values(**values)).rowcount:
+            return
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(**values))
+    except IntegrityError:
+        with engine.begin() as conn:
+            conn.execute(update(table).where(where).values(**values))
+
+
+class SqlClientStore:
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self._engine, self._t = engine, tables.clients
+
+    def get(self, client_id: str) -> Client | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(self._t).where(self._t.c.client_id == client_id)).first()
+        if row is None:
+            return None
+        return Client(client_id=row.client_id, name=row.name,
+                      redirect_uris=tuple(json.loads(row.redirect_uris)),
+                      auth_method=row.auth_method, secret_hash=row.secret_hash,
+                      scope=row.scope, allowed_servers=tuple(json.loads(row.allowed_servers)),
+                      created_at=row.created_at)
+
+    def put(self, client: Client) -> None:
+        _upsert(self._engine, self._t, "client_id", {
+            "client_id": client.client_id, "name": client.name,
+            "redirect_uris": json.dumps(list(client.redirect_uris)),
+            "auth_method": client.auth_method, "secret_hash": client.secret_hash,
+            "scope": client.scope, "allowed_servers": json.dumps(list(client.allowed_servers)),
+            "created_at": client.created_at})
+
+
+class SqlUserStore:
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self._engine, self._t = engine, tables.users
+
+    def get(self, username: str) -> User | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(self._t).where(self._t.c.username == username)).first()
+        if row is None:
+            return None
+        return User(row.username, row.password_hash, row.display_name, row.fhir_user_server,
+                    row.fhir_user)
+
+    def put(self, user: User) -> None:
+        _upsert(self._engine, self._t, "username", {
+            "username": user.username, "password_hash": user.password_hash,
+            "display_name": user.display_name, "fhir_user_server": user.fhir_user_server,
+            "fhir_user": user.fhir_user})
+
+
+class SqlCodeStore:
+    # Used codes are kept this long after expiry so a replay is recognised as a replay.
+    RETENTION = 3600
+
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self._engine, self._t = engine, tables.codes
+
+    def save(self, code_hash: str, code: AuthorizationCode) -> None:
+        data = {"client_id": code.client_id, "redirect_uri": code.redirect_uri,
+                "code_challenge": code.code_challenge, "grant": code.grant.to_dict()}
+        with self._engine.begin() as conn:
+            conn.execute(delete(self._t).where(
+                self._t.c.expires_at < code.expires_at - self.RETENTION))
+            conn.execute(self._t.insert().values(
+                code_hash=code_hash, client_id=code.client_id, data=json.dumps(data),
+                expires_at=code.expires_at, used=False))
+
+    def consume(self, code_hash: str, now: int) -> AuthorizationCode | None:
+        t = self._t
+        with self._engine.begin() as conn:
+            claimed = conn.execute(update(t).where(
+                t.c.code_hash == code_hash, t.c.used.is_(False), t.c.expires_at > now,
+            ).values(used=True)).rowcount
+            if claimed != 1:
+                return None
+            row = conn.execute(select(t.c.data, t.c.expires_at)
+                               .where(t.c.code_hash == code_hash)).one()
+        data = json.loads(row.data)
+        return AuthorizationCode(data["client_id"], data["redirect_uri"],
+                                 data["code_challenge"], Grant.from_dict(data["grant"]),
+                                 row.expires_at)
+
+
+class SqlRefreshStore:
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self._engine, self._t = engine, tables.refresh_tokens
+
+    def save(self, token_hash: str, token: RefreshToken) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._t.insert().values(
+                token_hash=token_hash, family=token.family, client_id=token.client_id,
+                data=json.dumps(token.grant.to_dict()), expires_at=token.expires_at,
+                used=False, revoked=False))
+
+    def rotate(self, token_hash: str, now: int) -> RefreshToken | None:
+        t = self._t
+        with self._engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.expires_at < now - REFRESH_RETENTION))
+            claimed = conn.execute(update(t).where(
+                t.c.token_hash == token_hash, t.c.used.is_(False), t.c.revoked.is_(False),
+                t.c.expires_at > now).values(used=True)).rowcount
+            row = conn.execute(select(t).where(t.c.token_hash == token_hash)).first()
+            if row is None:
+                return None
+            if claimed != 1:
+                if row.used:  # a replay: the token leaked, so end every token of the grant
+                    conn.execute(update(t).where(t.c.family == row.family).values(revoked=True))
+                return None
+        return RefreshToken(row.family, row.client_id, Grant.from_dict(json.loads(row.data)),
+                            row.expires_at)
+
+
+class SqlInteractionStore:
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self._engine, self._t = engine, tables.interactions
+
+    def create(self, key_hash: str, interaction: Interaction) -> None:
+        with self._engine.begin() as conn:
+            self._purge(conn, interaction.expires_at)
+            conn.execute(self._t.insert().values(
+                key_hash=key_hash, data=json.dumps(interaction.to_dict()),
+                expires_at=interaction.expires_at))
+
+    def _purge(self, conn: Connection, now: int) -> None:
+        # Anything that expired a day before this new interaction's expiry is garbage.
+        conn.execute(delete(self._t).where(self._t.c.expires_at < now - 86400))
+
+    def get(self, key_hash: str, now: int) -> Interaction | None:
+        query = select(self._t.c.data).where(self._t.c.key_hash == key_hash,
+                                              self._t.c.expires_at > now)
+        with self._engine.connect() as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        return None if data is None else Interaction.from_dict(json.loads(data))
+
+    def update(self, key_hash: str, interaction: Interaction) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(self._t).where(self._t.c.key_hash == key_hash).values(
+                data=json.dumps(interaction.to_dict()), expires_at=interaction.expires_at))
+
+    def delete(self, key_hash: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(self._t).where(self._t.c.key_hash == key_hash))
+
+
+def sql_stores(engine: Engine) -> Stores:
+    """Create the tables (idempotent) and return every store on ``engine``."""
+    tables = Tables()
+    tables.metadata.create_all(engine)
+    return Stores(clients=SqlClientStore(engine, tables), users=SqlUserStore(engine, tables),
+                  codes=SqlCodeStore(engine, tables),
+                  refresh_tokens=SqlRefreshStore(engine, tables),
+                  interactions=SqlInteractionStore(engine, tables))

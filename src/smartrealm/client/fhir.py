@@ -1,0 +1,151 @@
+"""A FHIR R4 REST session for one server, with the (possibly multi-audience) token.
+
+Every request carries ``Authorization: Bearer`` and ``Accept: application/fhir+json``
+(spec §4.6). The token is only ever sent to URLs under this session's base: ``iterate``
+refuses ``next`` links that leave it (spec §4.6, "do not blindly follow references"), and
+redirects are not followed. Error statuses become typed ``FhirError``s carrying the
+OperationOutcome and, for 401/403, the parsed ``WWW-Authenticate`` challenge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from smartrealm.client._http import FHIR_JSON, is_absolute_http, json_object, normalize_url, strip
+from smartrealm.client.errors import (
+    ClientUsageError,
+    FhirError,
+    FhirForbidden,
+    FhirNotFound,
+    FhirResponseError,
+    FhirTransportError,
+    FhirUnauthorized,
+    ForeignNextLink,
+)
+from smartrealm.client.tokens import TokenSet
+
+# FHIR R4 id and resource-type grammars: keep caller input from changing the URL path.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+# RFC 7235 auth-param: token "=" ( token / quoted-string ).
+AUTH_PARAM = re.compile(r'([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)')
+
+
+class FhirSession:
+    """FHIR calls to the server at ``base_url`` with one access token."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, token: TokenSet | str | None
+    ) -> None:
+        """``token`` is a TokenSet, a bare access token, or None/"" for anonymous calls
+        (no Authorization header, e.g. to see the server's 401 challenge)."""
+        if not is_absolute_http(base_url):
+            raise ClientUsageError(f"{base_url!r} is not an absolute http(s) URL")
+        self.http = http
+        self.base_url = strip(base_url)
+        self.token_set = token if isinstance(token, TokenSet) else None
+        self._access_token = token.access_token if isinstance(token, TokenSet) else token
+
+    @property
+    def patient_id(self) -> str | None:
+        """The launch patient's id on this server (``TokenSet.patient_id_for``)."""
+        return self.token_set.patient_id_for(self.base_url) if self.token_set else None
+
+    async def read(self, resource_type: str, id: str) -> dict[str, Any]:
+        _check(RESOURCE_TYPE, resource_type, "resource type")
+        _check(FHIR_ID, id, "id")
+        return await self._get_resource(f"{self.base_url}/{resource_type}/{id}", resource_type)
+
+    async def search(
+        self, resource_type: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One page of ``GET [base]/[type]?params``: a Bundle."""
+        _check(RESOURCE_TYPE, resource_type, "resource type")
+        url = f"{self.base_url}/{quote(resource_type)}"
+        return await self._get_resource(url, "Bundle", params)
+
+    async def iterate(
+        self, resource_type: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every ``entry.resource`` of a search, page after page along ``next`` links."""
+        bundle = await self.search(resource_type, params)
+        while True:
+            for entry in _list(bundle.get("entry")):
+                if isinstance(entry.get("resource"), dict):
+                    yield entry["resource"]
+            next_url = _next_link(bundle)
+            if next_url is None:
+                return
+            bundle = await self._get_resource(self._same_base(next_url), "Bundle")
+
+    def _same_base(self, url: str) -> str:
+        absolute = urljoin(self.base_url + "/", url)
+        base = normalize_url(self.base_url)
+        target = normalize_url(absolute)
+        if target != base and not target.startswith((base + "/", base + "?")):
+            raise ForeignNextLink(absolute, self.base_url)
+        return absolute
+
+    async def _get_resource(
+        self, url: str, expected_type: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        headers = {"Accept": FHIR_JSON}
+        if self._access_token:
+            headers["Authorization"] = f"Bearer {self._access_token}"
+        try:
+            response = await self.http.get(url, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FhirTransportError(f"GET {url} failed: {exc.__class__.__name__}") from exc
+        body = json_object(response)
+        if response.status_code >= 300:
+            raise fhir_error(response, body)
+        if body is None or body.get("resourceType") != expected_type:
+            raise FhirResponseError(f"GET {url} did not return a {expected_type}")
+        return body
+
+
+def fhir_error(response: httpx.Response, body: dict[str, Any] | None) -> FhirError:
+    """The typed error for a non-2xx FHIR response."""
+    status = response.status_code
+    outcome = body if body is not None and body.get("resourceType") == "OperationOutcome" else None
+    if status in (401, 403):
+        challenge = parse_bearer_challenge(response.headers.get("WWW-Authenticate", ""))
+        cls = FhirUnauthorized if status == 401 else FhirForbidden
+        return cls(status, outcome, challenge)
+    if status == 404:
+        return FhirNotFound(status, outcome)
+    return FhirError(status, outcome)
+
+
+def parse_bearer_challenge(header: str) -> dict[str, str]:
+    """The auth-params of a ``Bearer`` challenge (RFC 6750 §3), keys lower-cased, quoted
+    values unescaped: ``{"realm": ..., "error": "invalid_token", ...}``. Empty when the
+    header has no Bearer challenge."""
+    match = re.search(r"(?:^|,)\s*bearer(?:\s+|$)", header, flags=re.IGNORECASE)
+    if match is None:
+        return {}
+    params: dict[str, str] = {}
+    for name, raw in AUTH_PARAM.findall(header[match.end() :]):
+        value = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
+        params.setdefault(name.lower(), value)
+    return params
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in _list(bundle.get("link")):
+        if link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None
+
+
+def _list(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise ClientUsageError(f"{value!r} is not a valid FHIR {what}")

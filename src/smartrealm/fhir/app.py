@@ -1,0 +1,184 @@
+"""The FHIR server as an ASGI app (Starlette). Thin: authenticate, call a handler, render.
+
+Discovery (``/metadata``, ``/.well-known/smart-configuration``) needs no token (spec §1.1,
+§1.5); every other interaction does (§4.6)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from smartrealm.guard import AccessContext, KeySetUnavailable, TokenRejected, TokenValidator
+from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
+from smartrealm.realm.sample_data import generate_realm_data
+from smartrealm.storage import make_engine
+
+from .capability import capability_statement, smart_configuration
+from .errors import (
+    FhirError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from .handlers import FhirResponse, FhirService
+from .repository import ResourceRepository
+from .settings import FhirSettings
+from .sql import SqlResourceRepository
+
+FHIR_JSON = "application/fhir+json"
+# §1.1: discovery SHALL be readable from any origin.
+_ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def create_app(settings: FhirSettings, repository: ResourceRepository,
+               validator: TokenValidator) -> Starlette:
+    """The FHIR API of one server, with routes relative to its base URL."""
+    service = FhirService(settings, repository)
+    capability = capability_statement(settings)
+    smart = smart_configuration(settings)
+
+    async def metadata(_request: Request) -> Response:
+        return FhirJSONResponse(capability, headers=_ANY_ORIGIN)
+
+    async def smart_config(_request: Request) -> Response:
+        return JSONResponse(smart, headers=_ANY_ORIGIN)
+
+    async def search(request: Request) -> Response:
+        ctx = await authenticate(request, validator)
+        params = list(request.query_params.multi_items())
+        result = await run_in_threadpool(service.search, ctx,
+                                         request.path_params["resource_type"], params,
+                                         strict=prefers_strict(request))
+        return render(result)
+
+    async def read(request: Request) -> Response:
+        ctx = await authenticate(request, validator)
+        result = await run_in_threadpool(service.read, ctx, request.path_params["resource_type"],
+                                         request.path_params["resource_id"])
+        return render(result)
+
+    routes = [
+        Route("/metadata", metadata, methods=["GET"]),
+        Route("/.well-known/smart-configuration", smart_config, methods=["GET"]),
+        Route("/{resource_type}", search, methods=["GET"]),
+        Route("/{resource_type}/{resource_id}", read, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=_middleware(),
+                     exception_handlers=_exception_handlers(settings.base_url))
+
+
+async def authenticate(request: Request, validator: TokenValidator) -> AccessContext:
+    try:
+        return await validator.validate(bearer_token(request))
+    except TokenRejected as exc:
+        raise Unauthorized(exc.reason, error=exc.error) from None
+    except KeySetUnavailable:
+        raise ServiceUnavailable("access tokens cannot be verified right now") from None
+
+
+def bearer_token(request: Request) -> str | None:
+    """RFC 6750 §2.1: ``Authorization: Bearer <token>`` (scheme case-insensitive). Tokens
+    in the query string (§2.3) are not accepted: they end up in logs."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header is not a Bearer token")
+    return token.strip()
+
+
+def prefers_strict(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip().replace(" ", "") == "handling=strict"
+               for p in prefer.replace(";", ",").split(","))
+
+
+def render(result: FhirResponse) -> Response:
+    return FhirJSONResponse(result.body, status_code=result.status, headers=result.headers)
+
+
+def _middleware() -> list[Middleware]:
+    # Browser apps call the API with a bearer header, never cookies: any origin is fine.
+    return [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
+                       allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
+                       expose_headers=["ETag", "Last-Modified", "Location",
+                                       "WWW-Authenticate"])]
+
+
+def _exception_handlers(base_url: str) -> dict[Any, Any]:
+    def fhir_error(_request: Request, exc: Exception) -> Response:
+        error = exc if isinstance(exc, FhirError) else InternalError("internal server error")
+        return FhirJSONResponse(error.outcome(), status_code=error.status,
+                                headers=error.headers(base_url))
+
+    def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405:
+            return fhir_error(request, MethodNotAllowed(f"{request.method} is not supported "
+                                                        f"on {request.url.path}"))
+        if status == 404:
+            return fhir_error(request, NotFound(f"no such endpoint: {request.url.path}"))
+        return fhir_error(request, exc)
+
+    return {FhirError: fhir_error, HTTPException: http_error, Exception: fhir_error}
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def build_resource_server(realm: RealmConfig, server_id: str,
+                          http: httpx.AsyncClient | None = None) -> Starlette:
+    """A complete resource server for realm server ``server_id``: its SQL store (created
+    and, on first start with ``realm.sample_data``, seeded), token validation against the
+    realm's AS, and the FHIR app mounted at the path of its base URL."""
+    index, rs = _server(realm, server_id)
+    if rs.mode != "server":
+        raise ConfigError(f"resource_servers[{index}].mode",
+                          f"mode {rs.mode!r} is not supported yet; use mode = \"server\"")
+    engine = make_engine(realm.database_url_for(server_id))
+    repository = SqlResourceRepository(engine)
+    repository.create_tables()
+    # Seed only a store that never held anything: state persists across restarts.
+    if realm.sample_data and repository.is_empty():
+        repository.bulk_load(generate_realm_data(realm).get(server_id, []))
+    client = http or httpx.AsyncClient(timeout=10.0)
+    validator = TokenValidator.for_server(realm, server_id, client)
+    fhir = create_app(FhirSettings(realm, server_id), repository, validator)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if http is None:
+                await client.aclose()
+            engine.dispose()
+
+    path = urlsplit(rs.base_url).path.rstrip("/")
+    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan)
+
+
+def _server(realm: RealmConfig, server_id: str) -> tuple[int, ResourceServerConfig]:
+    for index, rs in enumerate(realm.resource_servers):
+        if rs.id == server_id:
+            return index, rs
+    raise ConfigError("resource_servers", f"no resource server has id {server_id!r}")

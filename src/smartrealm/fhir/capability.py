@@ -1,0 +1,118 @@
+"""Discovery documents: ``.well-known/smart-configuration`` (spec §1.1) and the R4
+CapabilityStatement at ``/metadata`` (§1.5). Both come from the realm configuration, so
+they name the same endpoints (§1.5 "Recommendation: serve both ... so they never disagree")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .params import search_params
+from .settings import FhirSettings
+
+# design.md: every realm server lists both, exactly as the seed spells them.
+REALM_CAPABILITIES = ("auth-multi-aud-token", "context-style")
+SMART_CAPABILITIES = (
+    "launch-ehr", "launch-standalone", "authorize-post", "client-public",
+    "client-confidential-symmetric", "sso-openid-connect", "context-standalone-patient",
+    "context-ehr-patient", "permission-patient", "permission-user", "permission-v1",
+    "permission-v2", "permission-offline",
+)
+GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+NON_RESOURCE_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access")
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
+    auth = settings.realm.auth_server
+    config: dict[str, Any] = {
+        "issuer": auth.issuer,
+        "jwks_uri": auth.jwks_uri,
+        "authorization_endpoint": auth.authorization_endpoint,
+        "token_endpoint": auth.token_endpoint,
+        "grant_types_supported": list(GRANT_TYPES),
+        "token_endpoint_auth_methods_supported": list(TOKEN_AUTH_METHODS),
+        "scopes_supported": scopes_supported(settings),
+        "response_types_supported": ["code"],
+        # §1.1: SHALL include S256 and SHALL NOT include plain.
+        "code_challenge_methods_supported": ["S256"],
+        "management_endpoint": auth.management_endpoint,
+        "introspection_endpoint": auth.introspection_endpoint,
+        "revocation_endpoint": auth.revocation_endpoint,
+        "capabilities": [*SMART_CAPABILITIES, *REALM_CAPABILITIES],
+        # §1.3 / design.md: the other servers accept the same token.
+        "associated_endpoints": [
+            {"url": rs.base_url, "capabilities": ["auth-multi-aud-token"]}
+            for rs in settings.other_servers
+        ],
+        "user_access_brand_bundle": auth.brands_url,
+        "user_access_brand_identifier": {"system": settings.realm.brands.identifier_system,
+                                         "value": settings.realm.brands.identifier_value},
+    }
+    if settings.realm.registration_open():
+        config["registration_endpoint"] = auth.registration_endpoint
+    return config
+
+
+def scopes_supported(settings: FhirSettings) -> list[str]:
+    """§1.1: the server SHALL support every scope listed. This server reads and searches
+    (letters r and s) its own types, in every context."""
+    scopes = list(NON_RESOURCE_SCOPES)
+    for context in ("patient", "user", "system"):
+        scopes.append(f"{context}/*.rs")
+        scopes.extend(f"{context}/{t}.rs" for t in settings.resource_types)
+    return scopes
+
+
+def capability_statement(settings: FhirSettings, now: datetime | None = None) -> dict[str, Any]:
+    moment = now or datetime.now(UTC)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": moment.date().isoformat(),
+        "publisher": settings.realm.name,
+        "kind": "instance",
+        "software": {"name": "smartrealm"},
+        "implementation": {"description": settings.server.name, "url": settings.base_url},
+        "fhirVersion": settings.server.fhir_version,
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "security": _security(settings),
+            "resource": [_resource(t) for t in settings.resource_types],
+        }],
+    }
+
+
+def _security(settings: FhirSettings) -> dict[str, Any]:
+    auth = settings.realm.auth_server
+    uris = [("authorize", auth.authorization_endpoint), ("token", auth.token_endpoint)]
+    if settings.realm.registration_open():
+        uris.append(("register", auth.registration_endpoint))
+    uris += [("manage", auth.management_endpoint), ("introspect", auth.introspection_endpoint),
+             ("revoke", auth.revocation_endpoint)]
+    return {
+        "cors": True,
+        "service": [{
+            "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR"}],
+            "text": "OAuth2 using SMART-on-FHIR profile (see .well-known/smart-configuration)",
+        }],
+        "extension": [{
+            "url": OAUTH_URIS,
+            "extension": [{"url": name, "valueUri": url} for name, url in uris],
+        }],
+    }
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    params = [{"name": "_id", "type": "token", "documentation": "Logical id"}]
+    params += [{"name": p.name, "type": p.kind, "documentation": p.documentation}
+               for p in search_params(resource_type).values()]
+    return {
+        "type": resource_type,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": params,
+    }

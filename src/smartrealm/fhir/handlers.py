@@ -1,0 +1,88 @@
+"""FHIR interactions with no web framework: each takes the caller's AccessContext and
+returns a FhirResponse or raises a FhirError. Synchronous (the store is synchronous); the
+web layer runs them in a worker thread."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from smartrealm.guard import AccessContext
+
+from .access import authorize, check_named_patients
+from .errors import BadRequest, Forbidden, Gone, NotFound
+from .query import Clause, Criterion, IdValue
+from .repository import ResourceRepository
+from .search import page_links, parse_search
+from .settings import FhirSettings
+
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+@dataclass(frozen=True)
+class FhirResponse:
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FhirService:
+    """Read and search over one server's repository, with access control."""
+
+    def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
+        self.settings = settings
+        self.repository = repository
+
+    def read(self, ctx: AccessContext, resource_type: str, resource_id: str) -> FhirResponse:
+        self.check_type(resource_type)
+        permit = authorize(ctx, resource_type, "r", base_url=self.settings.base_url)
+        if not _FHIR_ID.match(resource_id):
+            raise BadRequest(f"{resource_id!r} is not a valid FHIR id")
+        stored = self.repository.get(resource_type, resource_id)
+        if stored is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if stored.deleted:
+            raise Gone(f"{resource_type}/{resource_id} has been deleted")
+        if permit.restriction is not None:
+            criteria = (Clause("_id", "id", (IdValue(resource_id),)), permit.restriction)
+            _, total = self.repository.search(resource_type, criteria, count=0, offset=0)
+            if total == 0:
+                raise Forbidden(f"the token does not allow reading {resource_type}/"
+                                f"{resource_id}")
+        return FhirResponse(stored.resource, headers={
+            "ETag": f'W/"{stored.version_id}"',
+            "Last-Modified": _http_date(stored.last_updated),
+        })
+
+    def search(self, ctx: AccessContext, resource_type: str,
+               params: Sequence[tuple[str, str]], *, strict: bool = False) -> FhirResponse:
+        self.check_type(resource_type)
+        permit = authorize(ctx, resource_type, "s", base_url=self.settings.base_url)
+        request = parse_search(resource_type, params, base_url=self.settings.base_url,
+                               strict=strict, default_count=self.settings.default_count,
+                               max_count=self.settings.max_count)
+        check_named_patients(permit, ctx, request.criteria)
+        criteria: list[Criterion] = list(request.criteria)
+        if permit.restriction is not None:
+            criteria.append(permit.restriction)
+        found, total = self.repository.search(resource_type, criteria, count=request.count,
+                                              offset=request.offset)
+        base = self.settings.base_url
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                                  "total": total, "link": page_links(base, request, total)}
+        if found:  # FHIR JSON forbids empty arrays
+            bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                                "resource": r, "search": {"mode": "match"}} for r in found]
+        return FhirResponse(bundle)
+
+    def check_type(self, resource_type: str) -> None:
+        if resource_type not in self.settings.resource_types:
+            raise NotFound(f"this server does not serve {resource_type!r} resources")
+
+
+def _http_date(instant: str) -> str:
+    return format_datetime(datetime.fromisoformat(instant), usegmt=True)

@@ -1,0 +1,5 @@
+"""SQL (SQLite / PostgreSQL) storage of FHIR resources."""
+
+from .repository import SqlResourceRepository
+
+__all__ = ["SqlResourceRepository"]

@@ -1,0 +1,218 @@
+"""The token endpoint (SMART §4): grants ``authorization_code`` (§4.2, RFC 6749 §4.1.3,
+RFC 7636 §4.6, RFC 8707 §2.2) and ``refresh_token`` (§4.3, RFC 6749 §6), each an ordered list
+of small named checks, then the response (§4.4).
+
+A code or refresh token is consumed (atomically marked used) before the remaining checks
+run: any failure after that point leaves it dead, so a stolen one cannot be retried against
+the verifier, the redirect URI or another client.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smartrealm.oauth import pkce
+from smartrealm.oauth.client_auth import authenticate, extract_credentials
+from smartrealm.oauth.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    UnsupportedGrantType,
+)
+from smartrealm.oauth.grants import Grant
+from smartrealm.oauth.negotiate import REFRESH_SCOPES
+from smartrealm.oauth.passwords import token_hash
+from smartrealm.oauth.resources import narrow
+from smartrealm.oauth.store import (
+    AuthorizationCode,
+    Client,
+    ClientStore,
+    CodeStore,
+    RefreshStore,
+    RefreshToken,
+)
+from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.realm.config import RealmConfig
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+REPEATABLE = frozenset({"resource"})
+REFRESH_LIFETIME = 14 * 86400
+
+
+@dataclass
+class TokenContext:
+    params: Mapping[str, Sequence[str]]
+    authorization: str | None
+    realm: RealmConfig
+    clients: ClientStore
+    codes: CodeStore
+    refresh_tokens: RefreshStore
+    now: int
+    client: Client | None = None
+    code: AuthorizationCode | None = None
+    refresh: RefreshToken | None = None
+    grant: Grant | None = None  # what the new access token carries
+    family: str = ""
+
+    def one(self, name: str) -> str | None:
+        values = self.params.get(name, [])
+        return values[0] if values else None
+
+
+def check_no_repeats(c: TokenContext) -> None:
+    for name, values in c.params.items():
+        if len(values) > 1 and name not in REPEATABLE:
+            raise InvalidRequest(f"{name} must not be repeated")
+
+
+def check_grant_type(c: TokenContext) -> None:
+    grant_type = c.one("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is required")
+    if grant_type not in GRANT_TYPES:
+        raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
+
+
+def authenticate_client(c: TokenContext) -> None:
+    c.client = authenticate(extract_credentials(c.authorization, c.params), c.clients.get)
+
+
+# ---------------------------------------------------------------- authorization_code
+
+
+def consume_code(c: TokenContext) -> None:
+    code = c.one("code")
+    if not code:
+        raise InvalidRequest("code is required")
+    c.code = c.codes.consume(token_hash(code), c.now)
+    if c.code is None:
+        raise InvalidGrant("the code is invalid, expired or was already used")
+    c.grant, c.family = c.code.grant, secrets.token_hex(16)
+
+
+def check_code_client(c: TokenContext) -> None:
+    assert c.code is not None and c.client is not None
+    if c.code.client_id != c.client.client_id:
+        raise InvalidGrant("the code was issued to another client")
+
+
+def check_redirect_uri(c: TokenContext) -> None:
+    assert c.code is not None
+    if c.one("redirect_uri") != c.code.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+
+
+def check_code_verifier(c: TokenContext) -> None:
+    # SMART §3.4: missing, blank, wrong or "plain" verifiers all fail.
+    assert c.code is not None
+    if not pkce.verify(c.one("code_verifier") or "", c.code.code_challenge):
+        raise InvalidGrant("code_verifier is missing or does not match the code_challenge")
+
+
+# ---------------------------------------------------------------- refresh_token
+
+
+def rotate_refresh_token(c: TokenContext) -> None:
+    value = c.one("refresh_token")
+    if not value:
+        raise InvalidRequest("refresh_token is required")
+    c.refresh = c.refresh_tokens.rotate(token_hash(value), c.now)
+    if c.refresh is None:
+        raise InvalidGrant("the refresh token is invalid, expired or revoked")
+    c.grant, c.family = c.refresh.grant, c.refresh.family
+
+
+def check_refresh_client(c: TokenContext) -> None:
+    # §4.3: a refresh token SHALL be bound to the client it was issued to.
+    assert c.refresh is not None and c.client is not None
+    if c.refresh.client_id != c.client.client_id:
+        raise InvalidGrant("the refresh token was issued to another client")
+
+
+def narrow_scope(c: TokenContext) -> None:
+    # §4.3: a refresh ``scope`` may narrow the grant (subset or equal), never widen it.
+    assert c.grant is not None
+    scope = c.one("scope")
+    if scope is None:
+        return
+    wanted = set(scope.split())
+    if not wanted <= set(c.grant.scope.split()):
+        raise InvalidScope("scope exceeds the original grant")
+    c.grant = c.grant.with_scopes(wanted)
+
+
+# ---------------------------------------------------------------- both
+
+
+def narrow_resources(c: TokenContext) -> None:
+    assert c.grant is not None
+    urls = narrow(c.realm, c.grant.base_urls, c.params.get("resource", []))
+    c.grant = c.grant.narrowed(urls)
+
+
+Check = Callable[[TokenContext], None]
+COMMON_CHECKS: tuple[Check, ...] = (check_no_repeats, check_grant_type, authenticate_client)
+GRANT_CHECKS: dict[str, tuple[Check, ...]] = {
+    "authorization_code": (consume_code, check_code_client, check_redirect_uri,
+                           check_code_verifier, narrow_resources),
+    "refresh_token": (rotate_refresh_token, check_refresh_client, narrow_scope,
+                      narrow_resources),
+}
+
+
+def run_token_checks(c: TokenContext) -> Grant:
+    for check in COMMON_CHECKS:
+        check(c)
+    for check in GRANT_CHECKS[c.one("grant_type") or ""]:
+        check(c)
+    assert c.grant is not None
+    return c.grant
+
+
+def issue_refresh_token(c: TokenContext) -> str | None:
+    """offline_access/online_access granted → a new refresh token in the same family. It
+    keeps the whole original grant (RFC 6749 §6: same scope as the one it replaces)."""
+    original = c.code.grant if c.code is not None else c.refresh.grant if c.refresh else None
+    if original is None or not any(original.has_scope(s) for s in REFRESH_SCOPES):
+        return None
+    assert c.client is not None
+    value = secrets.token_urlsafe(32)
+    c.refresh_tokens.save(token_hash(value), RefreshToken(
+        c.family, c.client.client_id, original, c.now + REFRESH_LIFETIME))
+    return value
+
+
+def token_response(grant: Grant, minter: TokenMinter) -> dict[str, Any]:
+    """SMART §4.4 plus §10.1 ``authorization_details`` and the seed's context rule."""
+    issued = minter.access_token(grant)
+    body: dict[str, Any] = {
+        "access_token": issued.token, "token_type": "Bearer",
+        "expires_in": issued.expires_in, "scope": grant.scope,
+        # Every launch of this AS is standalone (§6.2); the app may omit a banner.
+        "need_patient_banner": False,
+        "authorization_details": grant.authorization_details(),
+    }
+    body.update(grant.context())
+    if grant.has_scope("openid"):
+        body["id_token"] = minter.id_token(grant)
+    return body
+
+
+def token_endpoint(context: TokenContext, minter: TokenMinter) -> dict[str, Any]:
+    grant = run_token_checks(context)
+    body = token_response(grant, minter)
+    refresh = issue_refresh_token(context)
+    if refresh is not None:
+        body["refresh_token"] = refresh
+    return body
+
+
+def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,
+                realm: RealmConfig, clients: ClientStore, codes: CodeStore,
+                refresh_tokens: RefreshStore, now: int | None = None) -> TokenContext:
+    return TokenContext(params, authorization, realm, clients, codes, refresh_tokens,
+                        int(now if now is not None else time.time()))

@@ -1,0 +1,137 @@
+"""The AS's signing keys: RSA 2048 for RS256 (SMART §8: id_tokens SHALL support RS256;
+RFC 9068 access tokens use the same keys).
+
+Keys live behind ``KeyStore``: in the realm database (``auth_server.key_storage =
+"database"``) or as one JSON file per key in a directory (any other value is that path).
+The newest key signs; every stored key is published so tokens signed before a rotation
+still verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
+
+ALGORITHM = "RS256"
+KEY_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    key: RSAKey
+    created_at: int
+
+    def public_jwk(self) -> dict[str, Any]:
+        """Public members only (RSA n/e) with kid, use and alg (SMART §8: bare JWKs)."""
+        data = dict(self.key.as_dict(private=False))
+        return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": ALGORITHM,
+                "n": data["n"], "e": data["e"]}
+
+
+class KeyStore(Protocol):
+    def load(self) -> list[SigningKey]:
+        """Every stored key, oldest first."""
+        ...
+
+    def add(self, key: SigningKey) -> None: ...
+
+
+def generate_key(now: int | None = None) -> SigningKey:
+    key = RSAKey.generate_key(KEY_SIZE, parameters={"use": "sig", "alg": ALGORITHM},
+                              auto_kid=True)
+    return SigningKey(kid=str(key.kid), key=key, created_at=int(now or time.time()))
+
+
+def _to_json(key: SigningKey) -> str:
+    return json.dumps({"created_at": key.created_at, "jwk": key.key.as_dict(private=True)})
+
+
+def _from_json(text: str) -> SigningKey:
+    data = json.loads(text)
+    key = RSAKey.import_key(data["jwk"])
+    return SigningKey(kid=str(key.kid), key=key, created_at=int(data["created_at"]))
+
+
+class SqlKeyStore:
+    """Keys in table ``as_signing_keys`` of the realm database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._metadata = MetaData()
+        self._table = Table(
+            "as_signing_keys", self._metadata,
+            Column("kid", String(128), primary_key=True),
+            Column("created_at", Integer, nullable=False),
+            Column("key_json", Text, nullable=False),
+        )
+
+    def create_tables(self) -> None:
+        self._metadata.create_all(self._engine)
+
+    def load(self) -> list[SigningKey]:
+        query = select(self._table.c.key_json).order_by(self._table.c.created_at)
+        with self._engine.connect() as conn:
+            return [_from_json(row.key_json) for row in conn.execute(query)]
+
+    def add(self, key: SigningKey) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(self._table.insert().values(
+                kid=key.kid, created_at=key.created_at, key_json=_to_json(key)))
+
+
+class DirectoryKeyStore:
+    """One ``<kid>.json`` file per key; the files are private to the AS's user (0600)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+
+    def load(self) -> list[SigningKey]:
+        if not self._dir.is_dir():
+            return []
+        keys = [_from_json(p.read_text("utf-8")) for p in sorted(self._dir.glob("*.json"))]
+        return sorted(keys, key=lambda k: k.created_at)
+
+    def add(self, key: SigningKey) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"{key.kid}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(_to_json(key))
+
+
+class KeyRing:
+    """The loaded keys: the newest signs, all are published."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self._keys = sorted(keys, key=lambda k: k.created_at)
+
+    @property
+    def active(self) -> SigningKey:
+        return self._keys[-1]
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        return {"keys": [k.public_jwk() for k in reversed(self._keys)]}
+
+    def public_key_set(self) -> KeySet:
+        """The published keys as a joserfc KeySet (to verify this AS's tokens in-process)."""
+        return KeySet([RSAKey.import_key(k.public_jwk()) for k in self._keys])
+
+
+def ensure_keys(store: KeyStore) -> KeyRing:
+    """Load the keys, generating the first one on first start."""
+    keys = store.load()
+    if not keys:
+        key = generate_key()
+        store.add(key)
+        keys = store.load()
+    return KeyRing(keys)

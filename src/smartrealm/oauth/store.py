@@ -1,0 +1,79 @@
+"""Records and storage ports the protocol core needs: clients and authorization codes.
+The SQL implementations live in ``smartrealm.authz.sql_stores``; the same contract suite runs on
+every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from smartrealm.oauth.grants import Grant
+
+PUBLIC = "none"
+SECRET_BASIC = "client_secret_basic"
+SECRET_POST = "client_secret_post"
+AUTH_METHODS = (PUBLIC, SECRET_BASIC, SECRET_POST)
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]
+    auth_method: str = PUBLIC
+    secret_hash: str | None = None
+    scope: str = ""
+    allowed_servers: tuple[str, ...] = ()
+    created_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == PUBLIC
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """Everything the code is bound to (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707)."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    grant: Grant
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """A refresh token's grant. Rotation keeps one ``family`` per authorization: replaying
+    an already-rotated token revokes the whole family (design.md, OAuth 2.1 §4.3.1)."""
+
+    family: str
+    client_id: str
+    grant: Grant
+    expires_at: int
+
+
+class ClientStore(Protocol):
+    def get(self, client_id: str) -> Client | None: ...
+
+    def put(self, client: Client) -> None:
+        """Insert or replace."""
+        ...
+
+
+class CodeStore(Protocol):
+    def save(self, code_hash: str, code: AuthorizationCode) -> None: ...
+
+    def consume(self, code_hash: str, now: int) -> AuthorizationCode | None:
+        """Atomically mark the code used and return it; None when it is unknown, expired or
+        was already used (RFC 6749 §4.1.2: single use)."""
+        ...
+
+
+class RefreshStore(Protocol):
+    def save(self, token_hash: str, token: RefreshToken) -> None: ...
+
+    def rotate(self, token_hash: str, now: int) -> RefreshToken | None:
+        """Atomically mark the token used and return it. None when it is unknown, expired or
+        revoked; replaying a used token also revokes its whole family."""
+        ...

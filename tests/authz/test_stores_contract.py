@@ -1,0 +1,101 @@
+"""One contract suite per store, run on every backend (``sql_url``: SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.oauth.grants import Grant, ServerGrant
+from smartrealm.oauth.keys import SqlKeyStore, ensure_keys, generate_key
+from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken
+from smartrealm.storage import make_engine
+
+
+@pytest.fixture
+def stores(sql_url: str) -> Iterator[Stores]:
+    engine = make_engine(sql_url)
+    yield sql_stores(engine)
+    engine.dispose()
+
+
+def test_clients_put_get_replace(stores: Stores) -> None:
+    assert stores.clients.get("app") is None
+    client = Client("app", "App", ("https://a.example/cb", "http://127.0.0.1/cb"),
+                    "client_secret_basic", "scrypt$x", "patient/*.rs", ("ehr",), 17)
+    stores.clients.put(client)
+    assert stores.clients.get("app") == client
+    changed = replace(client, name="App 2", secret_hash=None, auth_method="none")
+    stores.clients.put(changed)
+    assert stores.clients.get("app") == changed
+
+
+def test_users_put_get_replace(stores: Stores) -> None:
+    user = User("ann", "scrypt$h", "Ann", "ehr", "Patient/p1")
+    stores.users.put(user)
+    assert stores.users.get("ann") == user and stores.users.get("bob") is None
+    stores.users.put(replace(user, display_name="Ann B"))
+    assert stores.users.get("ann") == replace(user, display_name="Ann B")
+
+
+def _code(expires_at: int) -> AuthorizationCode:
+    grant = Grant("app", "ann", (ServerGrant("ehr", "http://h/fhir", "4.0.1",
+                                             ("patient/*.rs",), "p1"),),
+                  ("openid",), "http://h/fhir/Patient/p1", "n", 5)
+    return AuthorizationCode("app", "https://a.example/cb", "c" * 43, grant, expires_at)
+
+
+def test_codes_are_single_use(stores: Stores) -> None:
+    code = _code(1060)
+    stores.codes.save("h1", code)
+    assert stores.codes.consume("h1", 1000) == code
+    assert stores.codes.consume("h1", 1000) is None
+
+
+def test_expired_and_unknown_codes(stores: Stores) -> None:
+    stores.codes.save("h2", _code(1060))
+    assert stores.codes.consume("h2", 1060) is None
+    assert stores.codes.consume("nope", 1000) is None
+
+
+def test_interactions_lifecycle(stores: Stores) -> None:
+    interaction = Interaction(csrf="c", expires_at=1600, request={"client_id": "app"})
+    stores.interactions.create("k", interaction)
+    assert stores.interactions.get("k", 1000) == interaction
+    assert stores.interactions.get("k", 1600) is None  # expired
+    updated = replace(interaction, stage="consent", patients={"ehr": "p1", "lab": None},
+                      offers=[{"server_id": "ehr"}], identity=["openid"], failures=2)
+    stores.interactions.update("k", updated)
+    assert stores.interactions.get("k", 1000) == updated
+    stores.interactions.delete("k")
+    assert stores.interactions.get("k", 1000) is None
+
+
+def test_sql_key_store(sql_url: str) -> None:
+    engine = make_engine(sql_url)
+    store = SqlKeyStore(engine)
+    store.create_tables()
+    assert store.load() == []
+    ring = ensure_keys(store)
+    assert ensure_keys(store).active.kid == ring.active.kid  # generated only once
+    newer = generate_key(now=ring.active.created_at + 10)
+    store.add(newer)
+    ring = ensure_keys(store)
+    assert ring.active.kid == newer.kid
+    assert len(ring.jwks()["keys"]) == 2
+    engine.dispose()
+
+
+def test_refresh_tokens_rotate_and_replay_revokes_family(stores: Stores) -> None:
+    grant = _code(0).grant
+    stores.refresh_tokens.save("r1", RefreshToken("fam", "app", grant, 5000))
+    stores.refresh_tokens.save("r2", RefreshToken("fam", "app", grant, 5000))
+    stores.refresh_tokens.save("o1", RefreshToken("other", "app", grant, 5000))
+    assert stores.refresh_tokens.rotate("r1", 1000) == RefreshToken("fam", "app", grant, 5000)
+    assert stores.refresh_tokens.rotate("r1", 1000) is None  # replay...
+    assert stores.refresh_tokens.rotate("r2", 1000) is None  # ...revoked the family
+    assert stores.refresh_tokens.rotate("o1", 5000) is None  # expired
+    assert stores.refresh_tokens.rotate("unknown", 1000) is None
