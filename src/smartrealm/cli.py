@@ -57,7 +57,12 @@ def serve(config: ConfigOption = None,
     except RealmStartError as exc:
         err_console.print(f"[red]could not start the realm:[/red] {exc}")
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        reason = "interrupted during start-up"
     console.print(f"stopped ({reason})")
+    if reason.startswith("interrupted"):
+        return
+    raise typer.Exit(1)
 
 
 def print_realm(realm: RealmConfig) -> None:
