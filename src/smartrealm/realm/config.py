@@ -12,21 +12,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from smartrealm.realm import toml_values as v
+from smartrealm.realm.toml_values import ConfigError as ConfigError
+
 DEFAULT_CONFIG_NAME = "default_realm.toml"
 MODES = ("server", "proxy")
 PROFILES = ("ehr", "imaging", "lab", "empty")
 REGISTRATION_MODES = ("auto", "open", "closed")
 # Query parameter of a PostgreSQL URL naming the schema of one component.
 SCHEMA_PARAM = "smartrealm_schema"
-
-
-class ConfigError(Exception):
-    """A configuration value is missing or wrong; ``key`` is its dotted path."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 def normalize_url(url: str) -> str:
@@ -240,26 +234,26 @@ def load_config(path: Path | None = None) -> RealmConfig:
 
 
 def parse_config(data: dict[str, Any], base_dir: Path) -> RealmConfig:
-    _only_keys("", data, {"realm", "database", "auth_server", "brands", "resource_servers",
+    v.only_keys("", data, {"realm", "database", "auth_server", "brands", "resource_servers",
                           "users", "clients"})
-    realm = _table(data, "realm")
-    database = _table(data, "database", required=False)
-    auth = _auth_server(_table(data, "auth_server"))
+    realm = v.table(data, "realm")
+    database = v.table(data, "database", required=False)
+    auth = _auth_server(v.table(data, "auth_server"))
     servers = _resource_servers(data)
-    data_dir = Path(_str(realm, "realm.data_dir", ".smartrealm"))
+    data_dir = Path(v.string(realm, "realm.data_dir", ".smartrealm"))
     config = RealmConfig(
-        name=_str(realm, "realm.name", "SmartRealm"),
+        name=v.string(realm, "realm.name", "SmartRealm"),
         data_dir=data_dir if data_dir.is_absolute() else base_dir / data_dir,
-        patient_identifier_system=_str(realm, "realm.patient_identifier_system",
+        patient_identifier_system=v.string(realm, "realm.patient_identifier_system",
                                        "https://smartrealm.example.org/sid/mrn"),
-        sample_data=_bool(realm, "realm.sample_data", False),
-        sample_patients=_int(realm, "realm.sample_patients", 24, minimum=1),
-        dynamic_registration=_choice(realm, "realm.dynamic_registration", REGISTRATION_MODES,
+        sample_data=v.boolean(realm, "realm.sample_data", False),
+        sample_patients=v.integer(realm, "realm.sample_patients", 24, minimum=1),
+        dynamic_registration=v.choice(realm, "realm.dynamic_registration", REGISTRATION_MODES,
                                      "auto"),
-        allow_insecure_http=_bool(realm, "realm.allow_insecure_http", False),
-        database_url=_database_url(database, "database.url"),
+        allow_insecure_http=v.boolean(realm, "realm.allow_insecure_http", False),
+        database_url=v.database_url(database, "database.url"),
         auth_server=auth,
-        brands=_brands(_table(data, "brands")),
+        brands=_brands(v.table(data, "brands")),
         resource_servers=servers,
         users=_users(data, {rs.id for rs in servers}),
         clients=_clients(data, {rs.id for rs in servers}),
@@ -283,11 +277,11 @@ def check_transport_security(config: RealmConfig) -> None:
 
 
 def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
-    _only_keys("auth_server", table, {"issuer", "key_storage", "access_token_lifetime"})
+    v.only_keys("auth_server", table, {"issuer", "key_storage", "access_token_lifetime"})
     return AuthServerConfig(
-        issuer=_url(table, "auth_server.issuer").rstrip("/"),
-        key_storage=_str(table, "auth_server.key_storage", "database"),
-        access_token_lifetime=_int(table, "auth_server.access_token_lifetime", 3600,
+        issuer=v.url(table, "auth_server.issuer").rstrip("/"),
+        key_storage=v.string(table, "auth_server.key_storage", "database"),
+        access_token_lifetime=v.integer(table, "auth_server.access_token_lifetime", 3600,
                                    minimum=30, maximum=86400),
     )
 
@@ -295,29 +289,29 @@ def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
 def _brands(table: dict[str, Any]) -> BrandsConfig:
     keys = ("organization_name", "identifier_system", "identifier_value", "website",
             "portal_name", "portal_url")
-    _only_keys("brands", table, set(keys))
-    return BrandsConfig(**{k: _str(table, f"brands.{k}") for k in keys})
+    v.only_keys("brands", table, set(keys))
+    return BrandsConfig(**{k: v.string(table, f"brands.{k}") for k in keys})
 
 
 def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
-    items = _array_of_tables(data, "resource_servers")
+    items = v.array_of_tables(data, "resource_servers")
     if not items:
         raise ConfigError("resource_servers", "at least one resource server is required")
     servers: list[ResourceServerConfig] = []
     for i, item in enumerate(items):
         key = f"resource_servers[{i}]"
-        _only_keys(key, item, {"id", "name", "base_url", "fhir_version", "mode", "profile",
+        v.only_keys(key, item, {"id", "name", "base_url", "fhir_version", "mode", "profile",
                                "upstream", "database_url"})
-        mode = _choice(item, f"{key}.mode", MODES, "server")
+        mode = v.choice(item, f"{key}.mode", MODES, "server")
         rs = ResourceServerConfig(
-            id=_identifier(item, f"{key}.id"),
-            name=_str(item, f"{key}.name"),
-            base_url=_url(item, f"{key}.base_url").rstrip("/"),
-            fhir_version=_choice(item, f"{key}.fhir_version", ("4.0.1",), "4.0.1"),
+            id=v.identifier(item, f"{key}.id"),
+            name=v.string(item, f"{key}.name"),
+            base_url=v.url(item, f"{key}.base_url").rstrip("/"),
+            fhir_version=v.choice(item, f"{key}.fhir_version", ("4.0.1",), "4.0.1"),
             mode=mode,
-            profile=_choice(item, f"{key}.profile", PROFILES, "empty"),
-            upstream=_url(item, f"{key}.upstream") if mode == "proxy" else "",
-            database_url=_database_url(item, f"{key}.database_url"),
+            profile=v.choice(item, f"{key}.profile", PROFILES, "empty"),
+            upstream=v.url(item, f"{key}.upstream") if mode == "proxy" else "",
+            database_url=v.database_url(item, f"{key}.database_url"),
         )
         if any(s.id == rs.id for s in servers):
             raise ConfigError(f"{key}.id", f"duplicate server id {rs.id!r}")
@@ -329,16 +323,16 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
 
 def _users(data: dict[str, Any], server_ids: set[str]) -> tuple[UserConfig, ...]:
     users: list[UserConfig] = []
-    for i, item in enumerate(_array_of_tables(data, "users")):
+    for i, item in enumerate(v.array_of_tables(data, "users")):
         key = f"users[{i}]"
-        _only_keys(key, item, {"username", "password", "display_name", "fhir_user_server",
+        v.only_keys(key, item, {"username", "password", "display_name", "fhir_user_server",
                                "fhir_user"})
         user = UserConfig(
-            username=_identifier(item, f"{key}.username"),
-            password=_str(item, f"{key}.password"),
-            display_name=_str(item, f"{key}.display_name", ""),
-            fhir_user_server=_member(item, f"{key}.fhir_user_server", server_ids),
-            fhir_user=_reference(item, f"{key}.fhir_user"),
+            username=v.identifier(item, f"{key}.username"),
+            password=v.string(item, f"{key}.password"),
+            display_name=v.string(item, f"{key}.display_name", ""),
+            fhir_user_server=v.member(item, f"{key}.fhir_user_server", server_ids),
+            fhir_user=v.reference(item, f"{key}.fhir_user"),
         )
         if any(u.username == user.username for u in users):
             raise ConfigError(f"{key}.username", f"duplicate user {user.username!r}")
@@ -348,154 +342,23 @@ def _users(data: dict[str, Any], server_ids: set[str]) -> tuple[UserConfig, ...]
 
 def _clients(data: dict[str, Any], server_ids: set[str]) -> tuple[ClientConfig, ...]:
     clients: list[ClientConfig] = []
-    for i, item in enumerate(_array_of_tables(data, "clients")):
+    for i, item in enumerate(v.array_of_tables(data, "clients")):
         key = f"clients[{i}]"
-        _only_keys(key, item, {"client_id", "name", "redirect_uris", "secret", "scope",
+        v.only_keys(key, item, {"client_id", "name", "redirect_uris", "secret", "scope",
                                "allowed_servers"})
-        redirects = _str_list(item, f"{key}.redirect_uris")
+        redirects = v.string_list(item, f"{key}.redirect_uris")
         for j, uri in enumerate(redirects):
-            _check_redirect_uri(f"{key}.redirect_uris[{j}]", uri)
-        allowed = _str_list(item, f"{key}.allowed_servers", required=False)
+            v.check_redirect_uri(f"{key}.redirect_uris[{j}]", uri)
+        allowed = v.string_list(item, f"{key}.allowed_servers", required=False)
         for j, sid in enumerate(allowed):
             if sid not in server_ids:
                 raise ConfigError(f"{key}.allowed_servers[{j}]", f"unknown server id {sid!r}")
         clients.append(ClientConfig(
-            client_id=_str(item, f"{key}.client_id"),
-            name=_str(item, f"{key}.name"),
+            client_id=v.string(item, f"{key}.client_id"),
+            name=v.string(item, f"{key}.name"),
             redirect_uris=tuple(redirects),
-            secret=_str(item, f"{key}.secret", ""),
-            scope=_str(item, f"{key}.scope", ""),
+            secret=v.string(item, f"{key}.secret", ""),
+            scope=v.string(item, f"{key}.scope", ""),
             allowed_servers=tuple(allowed),
         ))
     return tuple(clients)
-
-
-# --------------------------------------------------------------------------- typed getters
-
-
-def _only_keys(prefix: str, table: dict[str, Any], allowed: set[str]) -> None:
-    for name in table:
-        if name not in allowed:
-            key = f"{prefix}.{name}" if prefix else name
-            raise ConfigError(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _table(data: dict[str, Any], key: str, required: bool = True) -> dict[str, Any]:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(key, "missing table")
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(key, "must be a table")
-    return value
-
-
-def _array_of_tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(key, "must be an array of tables ([[" + key + "]])")
-    return value
-
-
-def _str(table: dict[str, Any], key: str, default: str | None = None) -> str:
-    name = key.rsplit(".", 1)[-1]
-    value = table.get(name, default)
-    if value is None:
-        raise ConfigError(key, "missing value")
-    if not isinstance(value, str):
-        raise ConfigError(key, f"must be a string, not {type(value).__name__}")
-    if default is None and not value.strip():
-        raise ConfigError(key, "must not be empty")
-    return value
-
-
-def _str_list(table: dict[str, Any], key: str, required: bool = True) -> list[str]:
-    value = table.get(key.rsplit(".", 1)[-1])
-    if value is None:
-        if required:
-            raise ConfigError(key, "missing value")
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(key, "must be a list of strings")
-    if required and not value:
-        raise ConfigError(key, "must not be empty")
-    return value
-
-
-def _bool(table: dict[str, Any], key: str, default: bool) -> bool:
-    value = table.get(key.rsplit(".", 1)[-1], default)
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be true or false")
-    return value
-
-
-def _int(table: dict[str, Any], key: str, default: int, minimum: int | None = None,
-         maximum: int | None = None) -> int:
-    value = table.get(key.rsplit(".", 1)[-1], default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(key, "must be an integer")
-    if minimum is not None and value < minimum:
-        raise ConfigError(key, f"must be at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(key, f"must be at most {maximum}")
-    return value
-
-
-def _choice(table: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
-    value = _str(table, key, default)
-    if value not in choices:
-        raise ConfigError(key, f"must be one of {', '.join(choices)} (got {value!r})")
-    return value
-
-
-def _member(table: dict[str, Any], key: str, members: set[str]) -> str:
-    value = _str(table, key)
-    if value not in members:
-        raise ConfigError(key, f"unknown server id {value!r}")
-    return value
-
-
-def _identifier(table: dict[str, Any], key: str) -> str:
-    value = _str(table, key)
-    if not value.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(key, "may contain only letters, digits, '-' and '_'")
-    return value
-
-
-def _reference(table: dict[str, Any], key: str) -> str:
-    value = _str(table, key)
-    parts = value.split("/")
-    if len(parts) != 2 or parts[0] not in ("Patient", "Practitioner", "RelatedPerson", "Person"):
-        raise ConfigError(key, "must be Patient/<id>, Practitioner/<id>, RelatedPerson/<id> "
-                               "or Person/<id>")
-    return value
-
-
-def _url(table: dict[str, Any], key: str) -> str:
-    value = _str(table, key)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"must be an absolute http(s) URL (got {value!r})")
-    if parts.fragment or parts.query:
-        raise ConfigError(key, "must not have a query or fragment")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigError(key, f"has an invalid port (got {value!r})") from None
-    return value
-
-
-def _check_redirect_uri(key: str, uri: str) -> None:
-    parts = urlsplit(uri)
-    if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
-        raise ConfigError(key, f"must be an absolute URI (got {uri!r})")
-    if parts.fragment:
-        raise ConfigError(key, "must not have a fragment (RFC 6749 §3.1.2)")
-
-
-def _database_url(table: dict[str, Any], key: str) -> str:
-    value = _str(table, key, "")
-    if value and not value.startswith(("sqlite:///", "postgresql")):
-        raise ConfigError(key, "must be a sqlite:/// or postgresql+psycopg:// URL")
-    return value
