@@ -18,81 +18,35 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from smartrealm.realm.config import RealmConfig
+from smartrealm.realm.sample_codes import (
+    ACT_CODE,
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VERIFICATION,
+    CONDITIONS_ACUTE,
+    CONDITIONS_CHRONIC,
+    DIAGNOSTIC_SERVICE,
+    DICOM_DCM,
+    FAMILY,
+    FIXED_PEOPLE,
+    GIVEN_FEMALE,
+    GIVEN_MALE,
+    IMAGING_PROCEDURES,
+    LAB_PANELS,
+    LOINC,
+    NPI,
+    OBS_CATEGORY,
+    PRACTITIONERS,
+    SNOMED,
+    UCUM,
+    VITALS,
+    LabTest,
+)
 
 Resource = dict[str, Any]
 SAME_ID_UP_TO = 6
 ANCHOR = date(2025, 6, 2)  # "today" of the synthetic world
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
-DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-NPI = "http://hl7.org/fhir/sid/us-npi"
 ID_PREFIX = {"ehr": "p", "imaging": "img", "lab": "lab"}
-
-_GIVEN_FEMALE = ("Alice", "Beatrix", "Clara", "Dana", "Elena", "Fatima", "Grace", "Hana",
-                 "Ines", "Julia", "Keiko", "Lena")
-_GIVEN_MALE = ("Aaron", "Bram", "Carlos", "David", "Emil", "Farid", "Gabriel", "Hugo",
-               "Ivan", "Jonas", "Kofi", "Liam")
-_FAMILY = ("Anders", "Baker", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-           "Ivanova", "Jansen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov")
-# The default realm's demo user "patient" (Pat Example) is Patient/p0012.
-_FIXED_PEOPLE = {12: ("Pat", "Example", "female")}
-_PRACTITIONERS = (("pr0001", "Ada", "Clinician"), ("pr0002", "Ben", "Radiant"),
-                  ("pr0003", "Chloe", "Labworth"), ("pr0004", "Dev", "Wardell"))
-
-
-@dataclass(frozen=True)
-class LabTest:
-    code: str
-    display: str
-    unit: str
-    low: float
-    high: float
-    decimals: int
-
-
-# Codes: LOINC for tests and reports, SNOMED CT for problems and body sites, DICOM for
-# modalities. key -> (LOINC, display, UCUM unit, low, high)
-VITALS = {"hr": ("8867-4", "Heart rate", "/min", 55, 100),
-          "wt": ("29463-7", "Body weight", "kg", 50, 110),
-          "temp": ("8310-5", "Body temperature", "Cel", 36.1, 37.8)}
-LAB_PANELS = (
-    (("58410-2", "CBC panel - Blood by Automated count"), (
-        LabTest("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 12, 17.5, 1),
-        LabTest("6690-2", "Leukocytes [#/volume] in Blood", "10*3/uL", 4.5, 11, 1),
-        LabTest("777-3", "Platelets [#/volume] in Blood", "10*3/uL", 150, 400, 0))),
-    (("51990-0", "Basic metabolic panel - Blood"), (
-        LabTest("2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", 70, 99, 0),
-        LabTest("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 135, 145, 0),
-        LabTest("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 3.5, 5.1,
-                1),
-        LabTest("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.3,
-                2))),
-)
-CONDITIONS_CHRONIC = (("38341003", "Hypertensive disorder"),
-                      ("44054006", "Diabetes mellitus type 2"),
-                      ("195967001", "Asthma"), ("55822004", "Hyperlipidemia"))
-CONDITIONS_ACUTE = (("10509002", "Acute bronchitis"), ("54150009", "Upper respiratory infection"),
-                    ("44465007", "Sprain of ankle"),
-                    ("68566005", "Urinary tract infectious disease"))
-# (modality, body site, LOINC procedure, conclusion)
-IMAGING_PROCEDURES = (
-    (("CT", "Computed Tomography"), ("51185008", "Thoracic structure"), ("24627-2", "CT Chest"),
-     "No acute cardiopulmonary abnormality."),
-    (("MR", "Magnetic Resonance"), ("12738006", "Brain structure"), ("24590-2", "MR Brain"),
-     "No acute intracranial abnormality."),
-    (("CR", "Computed Radiography"), ("51185008", "Thoracic structure"),
-     ("36643-5", "XR Chest 2 Views"), "Lungs are clear."),
-    (("US", "Ultrasound"), ("818983003", "Abdomen"), ("24558-9", "US Abdomen"),
-     "Normal abdominal ultrasound."),
-)
-
 
 @dataclass(frozen=True)
 class Person:
@@ -122,10 +76,10 @@ def mrn(n: int) -> str:
 def person(n: int) -> Person:
     rng = random.Random(f"person:{n}")
     gender = rng.choice(("female", "male"))
-    given = rng.choice(_GIVEN_FEMALE if gender == "female" else _GIVEN_MALE)
-    family = rng.choice(_FAMILY)
-    if n in _FIXED_PEOPLE:
-        given, family, gender = _FIXED_PEOPLE[n]
+    given = rng.choice(GIVEN_FEMALE if gender == "female" else GIVEN_MALE)
+    family = rng.choice(FAMILY)
+    if n in FIXED_PEOPLE:
+        given, family, gender = FIXED_PEOPLE[n]
     birth = ANCHOR - timedelta(days=rng.randint(18 * 365, 90 * 365))
     return Person(n, given, family, gender, birth)
 
@@ -238,7 +192,7 @@ def practitioners() -> list[Resource]:
         "active": True,
         "name": [{"family": family, "given": [given], "prefix": ["Dr."],
                   "text": f"Dr. {given} {family}"}],
-    } for i, (pid, given, family) in enumerate(_PRACTITIONERS, start=1)]
+    } for i, (pid, given, family) in enumerate(PRACTITIONERS, start=1)]
 
 
 def _encounter(eid: str, pid: str, practitioner: str, day: date) -> Resource:
@@ -302,7 +256,7 @@ def _ehr_patient(realm: RealmConfig, who: Person) -> list[Resource]:
     rng = random.Random(f"ehr:{who.n}")
     pid = patient_id("ehr", who.n)
     patient = patient_resource(realm, who, "ehr")
-    doctor = _PRACTITIONERS[(who.n - 1) % len(_PRACTITIONERS)][0]
+    doctor = PRACTITIONERS[(who.n - 1) % len(PRACTITIONERS)][0]
     patient["generalPractitioner"] = [_ref("Practitioner", doctor)]
     days = sorted(ANCHOR - timedelta(days=rng.randint(7, 120) + 150 * k) for k in range(3))
     out: list[Resource] = [patient]
