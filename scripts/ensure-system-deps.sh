@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing: PostgreSQL (a throwaway
-# cluster is started by the tests themselves). Uses sudo when not root.
+# cluster is started by the tests themselves) and Chromium (the browser tests drive
+# /usr/bin/chromium with Playwright; no browser is ever downloaded). Uses sudo when not root.
 set -euo pipefail
 
 have_pg() {
   command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
 
-if have_pg; then
+have_chromium() {
+  [ -x /usr/bin/chromium ]
+}
+
+missing=()
+have_pg || missing+=(postgresql)
+have_chromium || missing+=(chromium)
+if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "installing PostgreSQL (apt-get) for the storage tests..."
+echo "installing ${missing[*]} (apt-get) for the tests..."
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
-# Debian starts a default cluster; the tests use their own, so stop it.
-$SUDO service postgresql stop >/dev/null 2>&1 || true
+$SUDO env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+  # Debian starts a default cluster; the tests use their own, so stop it.
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
+fi

@@ -18,15 +18,15 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 
 GIVEN_FEMALE = ("Alice", "Beatrix", "Clara", "Dana", "Elena", "Fatima", "Grace", "Hana",
-                 "Ines", "Julia", "Keiko", "Lena")
+                "Ines", "Julia", "Keiko", "Lena")
 GIVEN_MALE = ("Aaron", "Bram", "Carlos", "David", "Emil", "Farid", "Gabriel", "Hugo",
-               "Ivan", "Jonas", "Kofi", "Liam")
+              "Ivan", "Jonas", "Kofi", "Liam")
 FAMILY = ("Anders", "Baker", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-           "Ivanova", "Jansen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov")
+          "Ivanova", "Jansen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov")
 # The default realm's demo user "patient" (Pat Example) is Patient/p0012.
 FIXED_PEOPLE = {12: ("Pat", "Example", "female")}
 PRACTITIONERS = (("pr0001", "Ada", "Clinician"), ("pr0002", "Ben", "Radiant"),
-                  ("pr0003", "Chloe", "Labworth"), ("pr0004", "Dev", "Wardell"))
+                 ("pr0003", "Chloe", "Labworth"), ("pr0004", "Dev", "Wardell"))
 
 
 @dataclass(frozen=True)
