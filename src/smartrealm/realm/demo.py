@@ -207,7 +207,8 @@ async def _outside_audience(realm: RealmConfig, http: httpx.AsyncClient, token: 
     try:
         await session.search("Patient", {"_count": "1"})
     except FhirUnauthorized as exc:
-        console.print(f"  {outside}/Patient → [bold]401[/bold] ({exc})")
+        console.print(f"  GET {outside}/Patient with the same token → [bold]401[/bold] "
+                      f"error={exc.error}: {exc.error_description}")
         return
     raise DemoError(f"{outside} accepted a token not issued for it")
 
