@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# PostgreSQL binaries for the real-PostgreSQL tests (installed with apt-get when missing).
+# PostgreSQL (for the real-PostgreSQL tests) and Debian's Chromium (for the browser tests),
+# installed with apt-get when missing.
 system-deps:
 	./scripts/ensure-system-deps.sh
 
