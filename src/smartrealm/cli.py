@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -26,7 +27,8 @@ from smartrealm.realm.runner import (
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One SMART on FHIR authorization server for a realm of FHIR servers.")
-console = Console(highlight=False)
+# Piped output (CI logs, `make demo | tee`) gets wide lines instead of 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
