@@ -14,8 +14,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from smartrealm.realm.config import RealmConfig
-from smartrealm.realm.runner import running_realm
-from tests.e2e.conftest import start_default_realm
+from tests.e2e.conftest import default_realm_running
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -25,10 +24,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture(scope="module")
 def realm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealmConfig]:
-    config, launch = start_default_realm(tmp_path_factory.mktemp("browser-realm"))
-    with running_realm(config, launch) as running:
+    with default_realm_running(tmp_path_factory.mktemp("browser-realm")) as config:
         yield config
-        assert not running.exited(), f"a component died: {running.exited()}"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

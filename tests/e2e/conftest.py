@@ -4,6 +4,7 @@ component on free loopback ports, state in a temporary directory)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,12 +20,19 @@ def start_default_realm(data_dir: Path) -> tuple[RealmConfig, Launch]:
     return realm.relocated(ports, data_dir), Launch(None, ports, data_dir)
 
 
-@pytest.fixture(scope="session")
-def live_realm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealmConfig]:
-    realm, launch = start_default_realm(tmp_path_factory.mktemp("realm"))
+@contextmanager
+def default_realm_running(data_dir: Path) -> Iterator[RealmConfig]:
+    """The default realm, started for real; fails the tests if a component dies."""
+    realm, launch = start_default_realm(data_dir)
     with running_realm(realm, launch) as running:
         yield realm
         assert not running.exited(), f"a component died: {running.exited()}"
+
+
+@pytest.fixture(scope="session")
+def live_realm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealmConfig]:
+    with default_realm_running(tmp_path_factory.mktemp("realm")) as realm:
+        yield realm
 
 
 @pytest.fixture
