@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from starlette.applications import Starlette
 
+from smartrealm import cli_clients, cli_keys, cli_launch
 from smartrealm.realm.config import ConfigError, RealmConfig, load_config
 from smartrealm.realm.runner import (
     AUTH_SERVER,
@@ -27,6 +28,9 @@ from smartrealm.realm.runner import (
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One SMART on FHIR authorization server for a realm of FHIR servers.")
+app.add_typer(cli_clients.app, name="client")
+app.command("launch")(cli_launch.launch)
+cli_keys.register(app)  # keys list|rotate, purge
 # Piped output (CI logs, `make demo | tee`) gets wide lines instead of 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from smartrealm.realm.config import SCHEMA_PARAM
@@ -58,3 +58,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def add_missing_columns(engine: Engine, table: Table) -> None:
+    """Add the nullable columns ``table`` has gained since an existing database was created
+    (``create_all`` never alters a table), so a realm's state survives an upgrade."""
+    with engine.begin() as conn:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

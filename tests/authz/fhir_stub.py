@@ -1,7 +1,9 @@
-"""A minimal in-test FHIR server for the AS's patient lookups: Patient read and search on
-each realm server (chosen by port), with the CONTRACT's sample ids and MRNs. It verifies the
-AS self-token like a real resource server would (signature, typ, aud, scope), so the tests
-also check that the AS calls with a correct token."""
+"""A minimal in-test FHIR server for the AS's patient lookups: Patient read and search (with
+``_count``/``_offset`` paging and ``total``), Encounter search by patient, and each server's
+``.well-known/smart-configuration`` (``no_multi`` lists servers that omit
+``auth-multi-aud-token``), on each realm server (chosen by port), with the CONTRACT's sample
+ids and MRNs. It verifies the AS self-token like a real resource server would (signature,
+typ, aud, scope), so the tests also check that the AS calls with a correct token."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class FhirStub:
         self.count = patients
         self.missing = missing or {}
         self.calls: list[str] = []
+        self.no_multi: set[str] = set()
 
     def _server(self, request: Request) -> str:
         base = f"{request.url.scheme}://{request.url.netloc}/fhir"
@@ -48,7 +51,8 @@ class FhirStub:
         assert rs is not None, base
         return rs.id
 
-    def _authorized(self, request: Request, server_id: str) -> bool:
+    def _authorized(self, request: Request, server_id: str,
+                    scope: str = "system/Patient.rs") -> bool:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
             return False
@@ -58,7 +62,7 @@ class FhirStub:
             return False
         base = normalize_url(self.realm.server(server_id).base_url)
         claims = token.claims
-        return (token.header.get("typ") == "at+jwt" and claims["scope"] == "system/Patient.rs"
+        return (token.header.get("typ") == "at+jwt" and claims["scope"] == scope
                 and [normalize_url(a) for a in claims["aud"]] == [base])
 
     def _patients(self, server_id: str) -> list[dict[str, Any]]:
@@ -89,9 +93,36 @@ class FhirStub:
         if "name" in request.query_params:
             name = request.query_params["name"].lower()
             found = [p for p in found if name in str(p["name"]).lower()]
-        return JSONResponse({"resourceType": "Bundle", "type": "searchset",
-                             "entry": [{"resource": p} for p in found]})
+        offset = int(request.query_params.get("_offset", "0"))
+        count = int(request.query_params.get("_count", "20"))
+        return JSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                             "entry": [{"resource": p} for p in found[offset:offset + count]]})
+
+    async def encounters(self, request: Request) -> JSONResponse:
+        """Two encounters per patient on the EHR: ``enc-<id>-1`` (2024) and ``-2`` (2025)."""
+        sid = self._server(request)
+        self.calls.append(f"{sid} encounters {request.url.query}")
+        if not self._authorized(request, sid, "system/Encounter.rs"):
+            return JSONResponse({"resourceType": "OperationOutcome"}, status_code=401)
+        pid = request.query_params.get("patient", "")
+        found = [] if sid != "ehr" else [
+            {"resourceType": "Encounter", "id": f"enc-{pid}-{i}", "status": "finished",
+             "class": {"code": "AMB", "display": "ambulatory"},
+             "type": [{"text": f"Check-up {i}"}], "subject": {"reference": f"Patient/{pid}"},
+             "period": {"start": f"202{3 + i}-03-0{i}T09:00:00Z"}} for i in (1, 2)]
+        return JSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                             "entry": [{"resource": e} for e in found]})
+
+    async def smart_configuration(self, request: Request) -> JSONResponse:
+        sid = self._server(request)
+        capabilities = ["launch-standalone"] + ([] if sid in self.no_multi
+                                                 else ["auth-multi-aud-token"])
+        return JSONResponse({"issuer": self.realm.auth_server.issuer,
+                             "capabilities": capabilities})
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/fhir/Patient", self.search),
-                                 Route("/fhir/Patient/{id}", self.read)])
+                                 Route("/fhir/Patient/{id}", self.read),
+                                 Route("/fhir/Encounter", self.encounters),
+                                 Route("/fhir/.well-known/smart-configuration",
+                                       self.smart_configuration)])

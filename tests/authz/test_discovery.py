@@ -26,9 +26,12 @@ async def test_openid_configuration(ua: httpx.AsyncClient, realm: RealmConfig) -
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["subject_types_supported"] == ["public"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert doc["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert doc["grant_types_supported"] == ["authorization_code", "refresh_token",
+                                            "client_credentials"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
-        "none", "client_secret_basic", "client_secret_post"}
+        "none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
+    assert doc["token_endpoint_auth_signing_alg_values_supported"] == [
+        "RS384", "ES384", "RS256", "ES256"]
 
 
 async def test_smart_configuration(ua: httpx.AsyncClient) -> None:

@@ -50,17 +50,17 @@ async def test_wrong_credentials_show_the_login_page_again(
     assert 'name="password"' in page.text
 
 
-async def test_repeated_failures_end_with_access_denied(ua: httpx.AsyncClient,
-                                                        realm: RealmConfig) -> None:
-    flow = Flow(realm)
-    page = await start(ua, flow)
+async def test_repeated_failures_lock_the_user_name_and_keep_the_login_page(
+        ua: httpx.AsyncClient, realm: RealmConfig) -> None:
+    # The lockout (authz/lockout.py; tests/authz/test_lockout.py) replaced the old
+    # access_denied: the authorization stays on the login page, recoverable.
+    page = await start(ua, Flow(realm))
     for _ in range(4):
         page = await login(ua, page, "patient", "wrong")
         assert page.status_code == 401
-    final = await ua.post("/interaction/login", data={
-        "csrf_token": csrf(page.text), "username": "patient", "password": "wrong"})
-    params = redirect_params(final)
-    assert params["error"] == "access_denied" and params["state"] == flow.state
+    final = await login(ua, page, "patient", "wrong")
+    assert final.status_code == 429 and "blocked for 15 minutes" in final.text
+    assert 'name="password"' in final.text and "location" not in final.headers
 
 
 async def test_deny_redirects_with_access_denied(ua: httpx.AsyncClient,

@@ -65,8 +65,9 @@ async def test_unknown_code_and_wrong_redirect_uri_are_invalid_grant(
 async def test_grant_type_errors(ua: httpx.AsyncClient, realm: RealmConfig) -> None:
     flow = Flow(realm)
     _error(await exchange(ua, flow, "c", grant_type="password"), 400, "unsupported_grant_type")
+    # A public client is never registered for Backend Services (SMART §9).
     _error(await exchange(ua, flow, "c", grant_type="client_credentials"), 400,
-           "unsupported_grant_type")
+           "unauthorized_client")
     _error(await exchange(ua, flow, "c", grant_type=None), 400, "invalid_request")
     _error(await exchange(ua, flow, "c", redirect_uri=["a", "b"]), 400, "invalid_request")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from smartrealm.oauth.negotiate import apply_ceiling, identity_scopes, negotiate_server
+from smartrealm.oauth.negotiate import identity_scopes, negotiate_server, within_ceiling
 from smartrealm.oauth.scopes import parse_scope, parse_scopes
 from smartrealm.realm.config import load_config
 
@@ -24,16 +24,17 @@ def test_per_server_support_and_patient_context() -> None:
 
 def test_client_ceiling_narrows_permissions() -> None:
     ceiling = parse_scopes("patient/*.rs user/Observation.r")
-    assert apply_ceiling(parse_scope("patient/Observation.cruds") or _no(), ceiling) == \
-        parse_scope("patient/Observation.rs")
-    assert apply_ceiling(parse_scope("user/Observation.rs") or _no(), ceiling) == \
-        parse_scope("user/Observation.r")
-    assert apply_ceiling(parse_scope("user/Patient.rs") or _no(), ceiling) is None
+    assert within_ceiling(parse_scope("patient/Observation.cruds") or _no(), ceiling) == (
+        parse_scope("patient/Observation.rs"),)
+    assert within_ceiling(parse_scope("user/Observation.rs") or _no(), ceiling) == (
+        parse_scope("user/Observation.r"),)
+    assert within_ceiling(parse_scope("user/Patient.rs") or _no(), ceiling) == ()
     v1 = parse_scope("patient/Patient.read") or _no()
-    assert apply_ceiling(v1, ceiling) is v1  # unchanged scopes keep their v1 spelling
+    assert within_ceiling(v1, ceiling)[0] is v1  # unchanged scopes keep their v1 spelling
     granular = parse_scopes("patient/Observation.rs?category=laboratory")
-    narrowed = apply_ceiling(parse_scope("patient/Observation.rs") or _no(), granular)
-    assert narrowed is None  # a constrained ceiling does not grant the unconstrained scope
+    narrowed = within_ceiling(parse_scope("patient/Observation.rs") or _no(), granular)
+    # A constrained ceiling grants the constrained part of an unconstrained request.
+    assert [s.raw for s in narrowed] == ["patient/Observation.rs?category=laboratory"]
 
 
 def test_identity_scopes() -> None:

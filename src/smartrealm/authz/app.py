@@ -17,39 +17,55 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.endpoints import Endpoints
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.interaction import InteractionViews
+from smartrealm.authz.launch import seed_launch_urls
+from smartrealm.authz.launch_api import launch_routes
+from smartrealm.authz.lifecycle_views import lifecycle_routes
+from smartrealm.authz.lockout import LoginPolicy
+from smartrealm.authz.maintenance import key_pruner, periodic_purge
+from smartrealm.authz.manage import ManageViews
+from smartrealm.authz.multi_aud import MultiAudienceCheck
+from smartrealm.authz.patient_cache import CachingPatientDirectory
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.authz.web import make_pages
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore, ensure_keys
+from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
+from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore
 from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
+from smartrealm.realm.rs_credentials import ensure_all
 from smartrealm.storage import make_engine
 
 
 def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
                patients: PatientDirectory | None = None, *,
                http: httpx.AsyncClient | None = None,
-               clock: Callable[[], float] = time.time) -> Starlette:
-    """The AS app. Patient lookups use ``patients``, else HTTP through ``http`` (an
-    ``httpx.AsyncClient`` the caller owns), else a client this app opens and closes."""
+               clock: Callable[[], float] = time.time,
+               login_policy: LoginPolicy | None = None) -> Starlette:
+    """The AS app. Outbound HTTP (patient lookups unless ``patients`` is given, clients'
+    ``jwks_uri`` documents) goes through ``http`` (an ``httpx.AsyncClient`` the caller owns),
+    else through a client this app opens and closes."""
     minter = TokenMinter(realm.auth_server.issuer, keys, realm.auth_server.access_token_lifetime,
                          clock)
-    own_http = None
+    own_http = None if http is not None else httpx.AsyncClient()
+    client = http if http is not None else own_http
+    assert client is not None
     if patients is None:
-        own_http = None if http is not None else httpx.AsyncClient()
-        client = http if http is not None else own_http
-        assert client is not None
-        patients = HttpPatientDirectory(client, minter, realm.patient_identifier_system)
-    ctx = AuthzContext(realm, stores, keys, minter, patients, clock)
+        patients = CachingPatientDirectory(
+            HttpPatientDirectory(client, minter, realm.patient_identifier_system))
+    ctx = AuthzContext(realm, stores, keys, minter, patients, clock,
+                       login_policy=login_policy or LoginPolicy(),
+                       multi_aud=MultiAudienceCheck(client))
     pages = make_pages(realm.auth_server.issuer)
     views = InteractionViews(ctx, pages)
-    api = Endpoints(ctx)
+    manage = ManageViews(ctx, pages)
+    api = Endpoints(ctx, ClientJwksCache(client))
     p = pages.path
     routes = [
         Route(p("/authorize"), views.authorize, methods=["GET", "POST"]),
@@ -57,8 +73,12 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
         Route(p("/interaction/login"), views.login, methods=["POST"]),
         Route(p("/interaction/patient"), views.patient_page, methods=["GET"]),
         Route(p("/interaction/patient"), views.pick_patient, methods=["POST"]),
+        Route(p("/interaction/encounter"), views.encounter_page, methods=["GET"]),
+        Route(p("/interaction/encounter"), views.pick_encounter, methods=["POST"]),
         Route(p("/interaction/consent"), views.consent_page, methods=["GET"]),
         Route(p("/interaction/consent"), views.decide, methods=["POST"]),
+        Route(p("/manage"), manage.page, methods=["GET"]),
+        Route(p("/manage"), manage.post, methods=["POST"]),
         Route(p("/token"), api.token, methods=["POST"]),
         Route(p("/token"), api.token_preflight, methods=["OPTIONS"]),
         Route(p("/jwks"), api.jwks, methods=["GET"]),
@@ -69,10 +89,13 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
         Route(p("/brands.json"), api.brands, methods=["GET"]),
         Route(p("/register"), api.register, methods=["POST"]),
     ]
+    routes += launch_routes(ctx, pages)  # EHR launch: /api/launch, /ehr, /smart-style.json
+    routes += lifecycle_routes(ctx, p)  # /introspect (RFC 7662), /revoke (RFC 7009)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with periodic_purge(stores, clock, key_pruner(keys)):
+            yield
         if own_http is not None:
             await own_http.aclose()
 
@@ -109,6 +132,10 @@ def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
 def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None) -> Starlette:
     engine = make_engine(realm.database_url_for(None))
     stores = sql_stores(engine)
-    keys = ensure_keys(key_store(realm, engine))
+    # Follows `smartrealm keys rotate` while running (oauth/key_rotation.py).
+    keys = RotatingKeyRing(key_store(realm, engine),
+                           max_token_lifetime(realm.auth_server.access_token_lifetime))
+    ensure_all(realm, stores.rs_credentials)  # each resource server's introspection secret
     seed_config(realm, stores, int(time.time()))
+    seed_launch_urls(realm, stores)
     return create_app(realm, stores, keys, http=http)

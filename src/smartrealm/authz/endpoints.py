@@ -9,31 +9,45 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
+from smartrealm.authz.launch import launch_url_metadata, with_launch_url
+from smartrealm.authz.lifecycle_views import lifecycle_metadata
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error, public_json
+from smartrealm.oauth.assertions import AssertionVerifier
+from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.token import GRANT_TYPES, new_context, token_endpoint
 from smartrealm.oauth.errors import AccessDenied, InvalidClientMetadata, OAuthError
+from smartrealm.oauth.key_rotation import JWKS_CACHE_CONTROL
+from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.registration import register
 from smartrealm.oauth.store import AUTH_METHODS
 from smartrealm.realm.brands import build_brands_bundle
 
 FHIR_JSON = "application/fhir+json"
 SCOPES_SUPPORTED = [
-    "openid", "fhirUser", "profile", "launch/patient", "offline_access", "online_access",
+    "openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
+    "online_access",
     "patient/*.rs", "patient/*.cruds", "patient/*.read", "patient/*.write", "patient/*.*",
     "user/*.rs", "user/*.cruds", "user/*.read", "user/*.write", "user/*.*",
+    "system/*.rs", "system/*.read",
 ]
 CAPABILITIES = [
     "launch-standalone", "authorize-post", "client-public", "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "sso-openid-connect", "context-standalone-patient", "permission-patient",
     "permission-user", "permission-v1", "permission-v2", "permission-offline",
     "auth-multi-aud-token",
+    # EHR launch (§1.2, §6.1): launch contexts carry patient, encounter, banner and style.
+    "launch-ehr", "context-banner", "context-style", "context-ehr-patient",
+    "context-ehr-encounter",
 ]
 
 
 class Endpoints:
-    def __init__(self, ctx: AuthzContext) -> None:
+    def __init__(self, ctx: AuthzContext, client_keys: ClientJwksCache) -> None:
         self.ctx = ctx
+        self.client_keys = client_keys
         brands = build_brands_bundle(ctx.realm)
         self._brands = json.dumps(brands).encode()
         # Weak ETag: the bundle is a function of the configuration only.
@@ -49,6 +63,10 @@ class Endpoints:
             stores = self.ctx.stores
             context = new_context(params, authorization, self.ctx.realm, stores.clients,
                                   stores.codes, stores.refresh_tokens, self.ctx.now())
+            context.assertions = AssertionVerifier(
+                self.ctx.realm.auth_server.token_endpoint, stores.replays,
+                await self.client_keys.keys_for_request(params, stores.clients), context.now)
+            context.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
             body = token_endpoint(context, self.ctx.minter)
         except OAuthError as error:
             return oauth_error(error, basic_auth_used=basic, extra_headers=cors)
@@ -68,6 +86,7 @@ class Endpoints:
             "scopes_supported": SCOPES_SUPPORTED, "response_types_supported": ["code"],
             "grant_types_supported": list(GRANT_TYPES),
             "token_endpoint_auth_methods_supported": [m for m in AUTH_METHODS],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -75,6 +94,7 @@ class Endpoints:
         }
         if self.ctx.realm.registration_open():
             meta["registration_endpoint"] = a.registration_endpoint
+        meta.update(lifecycle_metadata(a))
         return meta
 
     async def openid_configuration(self, request: Request) -> Response:
@@ -87,7 +107,11 @@ class Endpoints:
         return public_json(meta)
 
     async def jwks(self, request: Request) -> Response:
-        return public_json(self.ctx.keys.jwks())
+        response = public_json(self.ctx.keys.jwks())
+        # Shorter than a new key's pre-publication (oauth/key_rotation.py): a cache that
+        # honours it (SMART §13) holds the new key before the key signs.
+        response.headers["Cache-Control"] = JWKS_CACHE_CONTROL
+        return response
 
     async def brands(self, request: Request) -> Response:
         headers = {"ETag": self._brands_etag, "Access-Control-Allow-Origin": "*",
@@ -108,8 +132,10 @@ class Endpoints:
                 meta = json.loads(await request.body())
             except (ValueError, UnicodeDecodeError):
                 raise InvalidClientMetadata("the body must be a JSON object") from None
-            registration = register(meta, self.ctx.now())
+            registration = register(meta, self.ctx.now(), self.ctx.realm)
+            launch_url = launch_url_metadata(meta)  # EHR launch (§6.1): initiate_login_uri
         except OAuthError as error:
             return oauth_error(error)
         self.ctx.stores.clients.put(registration.client)
-        return no_store_json(registration.response(), status=201)
+        return no_store_json(with_launch_url(self.ctx.stores, registration.client.client_id,
+                                             launch_url, registration.response()), status=201)

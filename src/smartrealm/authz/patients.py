@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.oauth.tokens import SELF_SCOPE, TokenMinter
 from smartrealm.realm.config import ResourceServerConfig
 
 log = logging.getLogger(__name__)
 # FHIR id grammar: checked before an id (from a form or a server) goes into a URL.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 FHIR_JSON = "application/fhir+json"
+PAGE_SIZE = 25  # patients per picker page
+ENCOUNTER_SCOPE = "system/Encounter.rs"
+MAX_ENCOUNTERS = 50
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,35 @@ class PatientSummary:
     mrn: str | None = None
 
 
+@dataclass(frozen=True)
+class PatientQuery:
+    """The picker's search: by name and/or by MRN (the realm's patient identifier)."""
+
+    name: str = ""
+    mrn: str = ""
+    page: int = 1  # 1-based
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    patients: list[PatientSummary]
+    total: int
+    page: int
+    size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+
+@dataclass(frozen=True)
+class EncounterSummary:
+    id: str
+    label: str
+    start: str = ""
+    status: str = ""
+
+
 class PatientDirectory(Protocol):
     async def search(self, server: ResourceServerConfig, name: str | None
                      ) -> list[PatientSummary]: ...
@@ -42,6 +75,12 @@ class PatientDirectory(Protocol):
                    ) -> PatientSummary | None: ...
 
     async def find_by_mrn(self, server: ResourceServerConfig, mrn: str) -> str | None: ...
+
+    async def search_page(self, server: ResourceServerConfig, query: PatientQuery
+                          ) -> PatientPage: ...
+
+    async def encounters(self, server: ResourceServerConfig, patient_id: str
+                         ) -> list[EncounterSummary]: ...
 
 
 def _display_name(resource: dict[str, Any]) -> str:
@@ -71,9 +110,10 @@ class HttpPatientDirectory:
                               str(resource.get("birthDate", "")), mrn)
 
     async def _get(self, server: ResourceServerConfig, path: str,
-                   params: dict[str, str] | None = None) -> dict[str, Any] | None:
-        headers = {"Authorization": f"Bearer {self._minter.self_token(server.base_url)}",
-                   "Accept": FHIR_JSON}
+                   params: dict[str, str] | None = None,
+                   scope: str = SELF_SCOPE) -> dict[str, Any] | None:
+        token = self._minter.self_token(server.base_url, server.fhir_version, scope)
+        headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}
         try:
             response = await self._http.get(f"{server.base_url}/{path}", params=params,
                                             headers=headers, timeout=10.0)
@@ -95,6 +135,34 @@ class HttpPatientDirectory:
         params = {"name": name, "_count": "50"} if name else {"_count": "50"}
         return await self._search(server, params)
 
+    async def search_page(self, server: ResourceServerConfig, query: PatientQuery
+                          ) -> PatientPage:
+        """One page of the picker's search (R4 search paging with ``_count``/``_offset``;
+        ``total`` from the searchset Bundle)."""
+        params = {"_count": str(PAGE_SIZE), "_offset": str((query.page - 1) * PAGE_SIZE)}
+        if query.name:
+            params["name"] = query.name
+        if query.mrn:
+            params["identifier"] = f"{self._system}|{query.mrn}"
+        bundle = await self._get(server, "Patient", params) or {}
+        entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
+        found = [p for p in (self._summary(e.get("resource", {})) for e in entries) if p]
+        total = bundle.get("total")
+        return PatientPage(found, total if isinstance(total, int) else len(found), query.page)
+
+    async def encounters(self, server: ResourceServerConfig, patient_id: str
+                         ) -> list[EncounterSummary]:
+        """The patient's encounters on ``server``, newest first (with a self-token for
+        ``system/Encounter.rs``)."""
+        if not FHIR_ID.match(patient_id):
+            return []
+        bundle = await self._get(server, "Encounter", {
+            "patient": patient_id, "_count": str(MAX_ENCOUNTERS)}, ENCOUNTER_SCOPE) or {}
+        found = [_encounter(e.get("resource", {})) for e in bundle.get("entry", [])
+                 if isinstance(e, dict)]
+        return sorted((e for e in found if e is not None), key=lambda e: e.start,
+                      reverse=True)
+
     async def read(self, server: ResourceServerConfig, patient_id: str
                    ) -> PatientSummary | None:
         if not FHIR_ID.match(patient_id):
@@ -106,6 +174,20 @@ class HttpPatientDirectory:
         found = await self._search(server, {"identifier": f"{self._system}|{mrn}"})
         # Several patients with one MRN is a data problem: link none rather than guess.
         return found[0].id if len(found) == 1 else None
+
+
+def _encounter(resource: Any) -> EncounterSummary | None:
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Encounter" \
+            or not FHIR_ID.match(str(resource.get("id", ""))):
+        return None
+    kinds = [t.get("text") or next((c.get("display") for c in t.get("coding", [])), None)
+             for t in resource.get("type", []) if isinstance(t, dict)]
+    klass = resource.get("class")
+    codes = [klass.get("display"), klass.get("code")] if isinstance(klass, dict) else []
+    label = next((k for k in [*kinds, *codes] if k), "Encounter")
+    start = str((resource.get("period") or {}).get("start", ""))[:10]
+    return EncounterSummary(str(resource["id"]), str(label), start,
+                            str(resource.get("status", "")))
 
 
 async def resolve_patient(directory: PatientDirectory, home: ResourceServerConfig,

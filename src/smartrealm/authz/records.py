@@ -6,11 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from smartrealm.authz.consent_store import AppAccessStore, ConsentStore
+from smartrealm.authz.launch_store import EhrStores
+from smartrealm.authz.lockout import LoginFailureStore
+from smartrealm.oauth.assertions import ReplayCache
 from smartrealm.oauth.store import ClientStore, CodeStore, RefreshStore
+from smartrealm.oauth.token_registry import TokenRegistry
+from smartrealm.realm.rs_credentials import RsCredentialStore
 
 INTERACTION_LIFETIME = 600  # seconds a user has to log in and decide
-MAX_LOGIN_FAILURES = 5  # then the interaction is dropped (slows password guessing)
-STAGES = ("login", "patient", "consent")
+STAGES = ("login", "patient", "encounter", "consent")
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,8 @@ class Interaction:
     """One authorization in progress, keyed by the hash of an httpOnly cookie value.
 
     ``request`` is the validated authorization request; ``patients`` maps server id to the
-    patient's id there (None: not found); ``offers`` is what the consent page showed."""
+    patient's id there (None: not found); ``encounter`` is the Encounter chosen on the
+    user's home server; ``offers`` is what the consent page showed."""
 
     csrf: str
     expires_at: int
@@ -42,13 +48,14 @@ class Interaction:
     patients: dict[str, str | None] = field(default_factory=dict)
     offers: list[dict[str, Any]] = field(default_factory=list)
     identity: list[str] = field(default_factory=list)
-    failures: int = 0
+    failures: int = 0  # unused since the per-user-name lockout (lockout.py)
+    encounter: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"csrf": self.csrf, "expires_at": self.expires_at, "request": self.request,
                 "stage": self.stage, "username": self.username, "auth_time": self.auth_time,
                 "patients": self.patients, "offers": self.offers, "identity": self.identity,
-                "failures": self.failures}
+                "failures": self.failures, "encounter": self.encounter}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Interaction:
@@ -80,3 +87,10 @@ class Stores:
     codes: CodeStore
     interactions: InteractionStore
     refresh_tokens: RefreshStore
+    ehr: EhrStores  # EHR launch: launches, apps' launch URLs, EHR simulator sessions
+    replays: ReplayCache  # private_key_jwt jti values seen (SMART §4.5)
+    tokens: TokenRegistry  # issued access tokens: revocation, introspection (RFC 7662)
+    rs_credentials: RsCredentialStore  # each resource server's client secret
+    login_failures: LoginFailureStore  # sign-in lockout (authz/lockout.py)
+    consents: ConsentStore  # remembered consents (authz/consent_store.py)
+    app_access: AppAccessStore  # apps holding a user's refresh tokens (management page)

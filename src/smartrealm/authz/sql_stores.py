@@ -22,9 +22,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from smartrealm.authz.consent_store import SqlAppAccessStore, SqlConsentStore
+from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.lockout import SqlLoginFailureStore
 from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.authz.sql_replay import SqlReplayCache
+from smartrealm.authz.sql_token_registry import sql_token_registry
 from smartrealm.oauth.grants import Grant
-from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken
+from smartrealm.oauth.store import (
+    DEFAULT_GRANT_TYPES,
+    AuthorizationCode,
+    Client,
+    RefreshToken,
+    RefreshTokenState,
+)
+from smartrealm.realm.rs_credentials import sql_rs_credentials
+from smartrealm.storage import add_missing_columns
 
 # Refresh-token rows are purged this long after they expire.
 REFRESH_RETENTION = 86400
@@ -43,7 +56,12 @@ class Tables:
             Column("secret_hash", Text),
             Column("scope", Text, nullable=False),
             Column("allowed_servers", Text, nullable=False),
-            Column("created_at", Integer, nullable=False))
+            Column("created_at", Integer, nullable=False),
+            # Added with private_key_jwt and client_credentials: nullable, so that
+            # add_missing_columns can extend databases created before them.
+            Column("grant_types", Text),
+            Column("jwks", Text),
+            Column("jwks_uri", Text))
         self.users = Table(
             "as_users", m,
             Column("username", String(255), primary_key=True),
@@ -95,13 +113,17 @@ class SqlClientStore:
     def get(self, client_id: str) -> Client | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(self._t).where(self._t.c.client_id == client_id)).first()
-        if row is None:
-            return None
-        return Client(client_id=row.client_id, name=row.name,
-                      redirect_uris=tuple(json.loads(row.redirect_uris)),
-                      auth_method=row.auth_method, secret_hash=row.secret_hash,
-                      scope=row.scope, allowed_servers=tuple(json.loads(row.allowed_servers)),
-                      created_at=row.created_at)
+        return None if row is None else _client(row)
+
+    def all(self) -> list[Client]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(self._t).order_by(self._t.c.client_id)).all()
+        return [_client(row) for row in rows]
+
+    def delete(self, client_id: str) -> bool:
+        with self._engine.begin() as conn:
+            return bool(conn.execute(
+                delete(self._t).where(self._t.c.client_id == client_id)).rowcount)
 
     def put(self, client: Client) -> None:
         _upsert(self._engine, self._t, "client_id", {
@@ -109,7 +131,20 @@ class SqlClientStore:
             "redirect_uris": json.dumps(list(client.redirect_uris)),
             "auth_method": client.auth_method, "secret_hash": client.secret_hash,
             "scope": client.scope, "allowed_servers": json.dumps(list(client.allowed_servers)),
-            "created_at": client.created_at})
+            "created_at": client.created_at, "grant_types": json.dumps(list(client.grant_types)),
+            "jwks": None if client.jwks is None else json.dumps(client.jwks),
+            "jwks_uri": client.jwks_uri})
+
+
+def _client(row: Any) -> Client:
+    grant_types = DEFAULT_GRANT_TYPES if row.grant_types is None else json.loads(row.grant_types)
+    return Client(client_id=row.client_id, name=row.name,
+                  redirect_uris=tuple(json.loads(row.redirect_uris)),
+                  auth_method=row.auth_method, secret_hash=row.secret_hash,
+                  scope=row.scope, allowed_servers=tuple(json.loads(row.allowed_servers)),
+                  created_at=row.created_at, grant_types=tuple(grant_types),
+                  jwks=None if row.jwks is None else json.loads(row.jwks),
+                  jwks_uri=row.jwks_uri)
 
 
 class SqlUserStore:
@@ -163,6 +198,11 @@ class SqlCodeStore:
                                  data["code_challenge"], Grant.from_dict(data["grant"]),
                                  row.expires_at)
 
+    def purge(self, now: int) -> int:
+        with self._engine.begin() as conn:
+            return int(conn.execute(delete(self._t).where(
+                self._t.c.expires_at < now - self.RETENTION)).rowcount)
+
 
 class SqlRefreshStore:
     def __init__(self, engine: Engine, tables: Tables) -> None:
@@ -191,6 +231,28 @@ class SqlRefreshStore:
                 return None
         return RefreshToken(row.family, row.client_id, Grant.from_dict(json.loads(row.data)),
                             row.expires_at)
+
+    def lookup(self, token_hash: str) -> RefreshTokenState | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(self._t).where(self._t.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        token = RefreshToken(row.family, row.client_id, Grant.from_dict(json.loads(row.data)),
+                             row.expires_at)
+        return RefreshTokenState(token, used=bool(row.used), revoked=bool(row.revoked))
+
+    def revoke_family(self, family: str) -> int:
+        t = self._t
+        with self._engine.begin() as conn:
+            return int(conn.execute(update(t).where(t.c.family == family, t.c.revoked.is_(False))
+                                    .values(revoked=True)).rowcount)
+
+    def purge(self, now: int) -> int:
+        # Used (rotated) rows stay until they expire: presenting one is a replay to detect.
+        t = self._t
+        with self._engine.begin() as conn:
+            return int(conn.execute(delete(t).where(
+                (t.c.expires_at <= now) | t.c.revoked.is_(True))).rowcount)
 
 
 class SqlInteractionStore:
@@ -224,12 +286,24 @@ class SqlInteractionStore:
         with self._engine.begin() as conn:
             conn.execute(delete(self._t).where(self._t.c.key_hash == key_hash))
 
+    def purge(self, now: int) -> int:
+        with self._engine.begin() as conn:
+            return int(conn.execute(delete(self._t).where(self._t.c.expires_at <= now)).rowcount)
+
 
 def sql_stores(engine: Engine) -> Stores:
     """Create the tables (idempotent) and return every store on ``engine``."""
     tables = Tables()
     tables.metadata.create_all(engine)
+    add_missing_columns(engine, tables.clients)
     return Stores(clients=SqlClientStore(engine, tables), users=SqlUserStore(engine, tables),
                   codes=SqlCodeStore(engine, tables),
                   refresh_tokens=SqlRefreshStore(engine, tables),
-                  interactions=SqlInteractionStore(engine, tables))
+                  interactions=SqlInteractionStore(engine, tables),
+                  ehr=sql_ehr_stores(engine),
+                  replays=SqlReplayCache.create(engine),
+                  tokens=sql_token_registry(engine),
+                  rs_credentials=sql_rs_credentials(engine),
+                  login_failures=SqlLoginFailureStore(engine),
+                  consents=SqlConsentStore(engine),
+                  app_access=SqlAppAccessStore(engine, tables.refresh_tokens))

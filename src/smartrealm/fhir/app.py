@@ -20,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from smartrealm.guard import AccessContext, KeySetUnavailable, TokenRejected, TokenValidator
+from smartrealm.guard import (
+    AccessContext,
+    KeySetUnavailable,
+    TokenChecker,
+    TokenRejected,
+    checker_for_server,
+)
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
 from smartrealm.realm.sample_data import generate_realm_data
 from smartrealm.storage import make_engine
@@ -49,7 +55,7 @@ class FhirJSONResponse(JSONResponse):
 
 
 def create_app(settings: FhirSettings, repository: ResourceRepository,
-               validator: TokenValidator) -> Starlette:
+               validator: TokenChecker) -> Starlette:
     """The FHIR API of one server, with routes relative to its base URL."""
     service = FhirService(settings, repository)
     capability = capability_statement(settings)
@@ -85,7 +91,7 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
                      exception_handlers=_exception_handlers(settings.base_url))
 
 
-async def authenticate(request: Request, validator: TokenValidator) -> AccessContext:
+async def authenticate(request: Request, validator: TokenChecker) -> AccessContext:
     try:
         return await validator.validate(bearer_token(request))
     except TokenRejected as exc:
@@ -161,7 +167,8 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     if realm.sample_data and repository.is_empty():
         repository.bulk_load(generate_realm_data(realm).get(server_id, []))
     client = http or httpx.AsyncClient(timeout=10.0)
-    validator = TokenValidator.for_server(realm, server_id, client)
+    # token_check: "jwt" (signature) or "introspection" (asks the AS; sees revocations).
+    validator = checker_for_server(realm, server_id, client)
     fhir = create_app(FhirSettings(realm, server_id), repository, validator)
 
     @asynccontextmanager

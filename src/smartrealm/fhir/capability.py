@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
+
 from .params import search_params
 from .settings import FhirSettings
 
@@ -14,12 +16,15 @@ from .settings import FhirSettings
 REALM_CAPABILITIES = ("auth-multi-aud-token", "context-style")
 SMART_CAPABILITIES = (
     "launch-ehr", "launch-standalone", "authorize-post", "client-public",
-    "client-confidential-symmetric", "sso-openid-connect", "context-standalone-patient",
+    "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
+    "context-standalone-patient",
     "context-ehr-patient", "permission-patient", "permission-user", "permission-v1",
     "permission-v2", "permission-offline",
+    # EHR launch (§1.2): context-style is listed with REALM_CAPABILITIES below.
+    "context-banner", "context-ehr-encounter",
 )
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
-TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 NON_RESOURCE_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access")
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
@@ -34,6 +39,8 @@ def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
         "token_endpoint": auth.token_endpoint,
         "grant_types_supported": list(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": list(TOKEN_AUTH_METHODS),
+        # §9: Backend Services discovery names the private_key_jwt signing algorithms.
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "scopes_supported": scopes_supported(settings),
         "response_types_supported": ["code"],
         # §1.1: SHALL include S256 and SHALL NOT include plain.

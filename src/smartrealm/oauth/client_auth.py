@@ -1,6 +1,7 @@
 """Client authentication at the token endpoint (RFC 6749 §2.3, SMART §4.5): public clients
 send ``client_id`` only; confidential symmetric clients use HTTP Basic or
-``client_secret_post``. Every failure is ``invalid_client``."""
+``client_secret_post``; asymmetric ones a private_key_jwt assertion (``assertions``). Every
+failure is ``invalid_client``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from smartrealm.oauth.assertions import AssertionVerifier, uses_assertion
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest
 from smartrealm.oauth.passwords import verify_secret
 from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, SECRET_POST, Client
@@ -79,3 +81,17 @@ def authenticate(credentials: Credentials,
     if not verify_secret(credentials.secret, client.secret_hash):
         raise InvalidClient("client authentication failed")
     return client
+
+
+def authenticate_request(authorization: str | None, form: Mapping[str, Sequence[str]],
+                         find_client: Callable[[str], Client | None],
+                         assertions: AssertionVerifier | None) -> Client:
+    """Whichever method the request uses; a client assertion excludes every other one."""
+    if not uses_assertion(form):
+        return authenticate(extract_credentials(authorization, form), find_client)
+    if authorization or "client_secret" in form:
+        # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
+        raise InvalidRequest("use either a client assertion or a client secret, not both")
+    if assertions is None:
+        raise InvalidClient("private_key_jwt is not available at this endpoint")
+    return assertions.authenticate(form, find_client)

@@ -125,3 +125,22 @@ class InvalidClientMetadata(OAuthError):
 
 class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: the AS does not revoke tokens of the type the hint names."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: the Bearer token a caller authenticated with is not active (RFC 7662
+    §2.3 answers a bad Bearer token at the introspection endpoint this way)."""
+
+    error = "invalid_token"
+    status = 401
+
+    def headers(self, *, basic_auth_used: bool = False) -> dict[str, str]:
+        return {**super().headers(),
+                "WWW-Authenticate": 'Bearer error="invalid_token", '
+                                    'error_description="the access token is not active"'}

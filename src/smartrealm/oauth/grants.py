@@ -22,6 +22,9 @@ class ServerGrant:
     fhir_version: str
     scopes: tuple[str, ...]
     patient: str | None = None
+    encounter: str | None = None  # the Encounter's id on this server (launch/encounter)
+    # EHR launch (§6.1): the launch's fhirContext items, relative references on this server.
+    fhir_context: tuple[dict[str, Any], ...] = ()
 
     def detail(self) -> dict[str, Any]:
         """This server's ``authorization_details`` entry (SMART §10.1, CONTRACT)."""
@@ -30,6 +33,10 @@ class ServerGrant:
                                  "scope": " ".join(self.scopes)}
         if self.patient is not None:
             entry["patient"] = self.patient
+        if self.encounter is not None:
+            entry["encounter"] = self.encounter
+        if self.fhir_context:
+            entry["fhirContext"] = list(self.fhir_context)
         return entry
 
 
@@ -42,6 +49,10 @@ class Grant:
     fhir_user: str | None = None
     nonce: str | None = None
     auth_time: int = 0
+    # EHR launch context (§4.4): None = not an EHR launch (the token response's defaults).
+    need_patient_banner: bool | None = None
+    smart_style_url: str | None = None
+    intent: str | None = None
 
     @property
     def base_urls(self) -> list[str]:
@@ -71,16 +82,36 @@ class Grant:
         """The seed's rule (§6.5, CONTRACT): top-level ``patient`` only when the patient has
         the same id on every server of the audience; otherwise one ``launch-full-url``
         fhirContext item per server where the patient exists."""
+        context = {**self._encounter_context(), **self._launch_context()}
         ids = [s.patient for s in self.servers]
         present = [s for s in self.servers if s.patient is not None]
         if not present:
-            return {}
+            return context
         if None not in ids and len(set(ids)) == 1:
-            return {"patient": present[0].patient}
-        return {"fhirContext": [
+            return {"patient": present[0].patient, **context}
+        return {**context, "fhirContext": [
             {"reference": f"{s.base_url}/Patient/{s.patient}", "role": LAUNCH_FULL_URL}
             for s in present
         ]}
+
+    def _encounter_context(self) -> dict[str, Any]:
+        # SMART §4.4 top-level ``encounter`` for a single-server grant; with several
+        # servers the encounter is valid only where it lives, so it travels only in that
+        # server's authorization_details entry (§10.1).
+        if len(self.servers) == 1 and self.servers[0].encounter is not None:
+            return {"encounter": self.servers[0].encounter}
+        return {}
+
+    def _launch_context(self) -> dict[str, Any]:
+        # EHR launch (§4.4, §6.1): banner, style and intent as the launch set them; its
+        # fhirContext items are relative to their server, so top-level only when that is
+        # the only server (with several they stay in its authorization_details entry).
+        launch = {"need_patient_banner": self.need_patient_banner,
+                  "smart_style_url": self.smart_style_url, "intent": self.intent}
+        context: dict[str, Any] = {k: v for k, v in launch.items() if v is not None}
+        if len(self.servers) == 1 and self.servers[0].fhir_context:
+            context["fhirContext"] = list(self.servers[0].fhir_context)
+        return context
 
     def authorization_details(self) -> list[dict[str, Any]]:
         return [s.detail() for s in self.servers]
@@ -92,7 +123,11 @@ class Grant:
             "nonce": self.nonce, "auth_time": self.auth_time,
             "servers": [{"server_id": s.server_id, "base_url": s.base_url,
                          "fhir_version": s.fhir_version, "scopes": list(s.scopes),
-                         "patient": s.patient} for s in self.servers],
+                         "patient": s.patient, "encounter": s.encounter,
+                         "fhir_context": list(s.fhir_context)}
+                        for s in self.servers],
+            "need_patient_banner": self.need_patient_banner,
+            "smart_style_url": self.smart_style_url, "intent": self.intent,
         }
 
     @classmethod
@@ -100,10 +135,13 @@ class Grant:
         servers = tuple(
             ServerGrant(server_id=s["server_id"], base_url=s["base_url"],
                         fhir_version=s["fhir_version"], scopes=tuple(s["scopes"]),
-                        patient=s["patient"])
+                        patient=s["patient"], encounter=s.get("encounter"),
+                        fhir_context=tuple(s.get("fhir_context", ())))
             for s in data["servers"]
         )
         return cls(client_id=data["client_id"], subject=data["subject"], servers=servers,
                    identity_scopes=tuple(data["identity_scopes"]),
                    fhir_user=data["fhir_user"], nonce=data["nonce"],
-                   auth_time=int(data["auth_time"]))
+                   auth_time=int(data["auth_time"]),
+                   need_patient_banner=data.get("need_patient_banner"),
+                   smart_style_url=data.get("smart_style_url"), intent=data.get("intent"))

@@ -4,7 +4,8 @@ RFC 9068 access tokens use the same keys).
 Keys live behind ``KeyStore``: in the realm database (``auth_server.key_storage =
 "database"``) or as one JSON file per key in a directory (any other value is that path).
 The newest key signs; every stored key is published so tokens signed before a rotation
-still verify.
+still verify. The AS itself uses ``key_rotation.RotatingKeyRing``, which follows the store
+while running and publishes retired keys only as long as their tokens can be valid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from joserfc.jwk import KeySet, RSAKey
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -42,6 +43,15 @@ class KeyStore(Protocol):
         ...
 
     def add(self, key: SigningKey) -> None: ...
+
+    def remove(self, kid: str) -> None:
+        """Forget a key (rotation drops keys once no valid token can carry their kid)."""
+        ...
+
+    def version(self) -> str:
+        """Changes whenever a key is added or removed; cheap enough to poll (a running AS
+        notices `smartrealm keys rotate` without a restart)."""
+        ...
 
 
 def generate_key(now: int | None = None) -> SigningKey:
@@ -86,6 +96,16 @@ class SqlKeyStore:
             conn.execute(self._table.insert().values(
                 kid=key.kid, created_at=key.created_at, key_json=_to_json(key)))
 
+    def remove(self, kid: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(self._table).where(self._table.c.kid == kid))
+
+    def version(self) -> str:
+        t = self._table
+        with self._engine.connect() as conn:
+            count, newest = conn.execute(select(func.count(), func.max(t.c.created_at))).one()
+        return f"{count}:{newest}"
+
 
 class DirectoryKeyStore:
     """One ``<kid>.json`` file per key; the files are private to the AS's user (0600)."""
@@ -105,6 +125,14 @@ class DirectoryKeyStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(_to_json(key))
+
+    def remove(self, kid: str) -> None:
+        (self._dir / f"{kid}.json").unlink(missing_ok=True)
+
+    def version(self) -> str:
+        if not self._dir.is_dir():
+            return ""
+        return ",".join(sorted(p.name for p in self._dir.glob("*.json")))
 
 
 class KeyRing:

@@ -1,6 +1,17 @@
 """Dynamic client registration (RFC 7591): validate the metadata, build the client record
-and the response. Public clients use ``token_endpoint_auth_method: none``; confidential ones
-``client_secret_basic`` (the RFC 7591 default) or ``client_secret_post``."""
+and the response. The same validation serves ``smartrealm client add``.
+
+* ``token_endpoint_auth_method``: ``none`` (public), ``client_secret_basic`` (the RFC 7591
+  default), ``client_secret_post``, or ``private_key_jwt`` with exactly one of ``jwks`` and
+  ``jwks_uri`` (SMART §4.5; RFC 7591 §2: never both).
+* ``grant_types``: ``authorization_code`` (with ``response_types: ["code"]`` and redirect
+  URIs), ``refresh_token`` (only alongside ``authorization_code``), ``client_credentials``
+  (Backend Services, SMART §9: private_key_jwt and a ``system/`` scope ceiling).
+* ``scope``: the ceiling of what the client may ever be granted.
+* ``allowed_servers`` (realm extension): server ids or base URLs; absent or empty = all.
+
+Errors are ``invalid_redirect_uri`` or ``invalid_client_metadata`` (RFC 7591 §3.2.2), 400.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +20,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from smartrealm.oauth.client_jwks import JwksError, check_jwks
 from smartrealm.oauth.errors import InvalidClientMetadata, InvalidRedirectUri
 from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.scopes import ScopeSyntaxError, parse_scopes
-from smartrealm.oauth.store import AUTH_METHODS, PUBLIC, SECRET_BASIC, Client
-from smartrealm.realm.config import is_loopback_url
+from smartrealm.oauth.store import (
+    AUTH_METHODS,
+    DEFAULT_GRANT_TYPES,
+    PRIVATE_KEY_JWT,
+    SECRET_BASIC,
+    SECRET_POST,
+    Client,
+)
+from smartrealm.realm.config import RealmConfig, is_loopback_url
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+AUTHORIZATION_CODE = "authorization_code"
+CLIENT_CREDENTIALS = "client_credentials"
+GRANT_TYPES = (AUTHORIZATION_CODE, "refresh_token", CLIENT_CREDENTIALS)
 RESPONSE_TYPES = ("code",)
 
 
@@ -30,15 +51,20 @@ class Registration:
         body: dict[str, Any] = {
             "client_id": c.client_id, "client_id_issued_at": c.created_at,
             "client_name": c.name, "redirect_uris": list(c.redirect_uris),
-            "token_endpoint_auth_method": c.auth_method, "grant_types": list(GRANT_TYPES),
-            "response_types": list(RESPONSE_TYPES),
+            "token_endpoint_auth_method": c.auth_method, "grant_types": list(c.grant_types),
+            "response_types": response_types_for(c.grant_types),
         }
-        if c.scope:
-            body["scope"] = c.scope
+        optional = {"scope": c.scope or None, "jwks": c.jwks, "jwks_uri": c.jwks_uri,
+                    "allowed_servers": list(c.allowed_servers) or None}
+        body.update({k: v for k, v in optional.items() if v is not None})
         if self.secret is not None:
             body["client_secret"] = self.secret
             body["client_secret_expires_at"] = 0
         return body
+
+
+def response_types_for(grant_types: tuple[str, ...]) -> list[str]:
+    return list(RESPONSE_TYPES) if AUTHORIZATION_CODE in grant_types else []
 
 
 def check_redirect_uri(uri: object) -> str:
@@ -46,7 +72,7 @@ def check_redirect_uri(uri: object) -> str:
     a custom scheme only in reverse-domain form (RFC 8252 §7.1)."""
     if not isinstance(uri, str) or not uri:
         raise InvalidRedirectUri("every redirect URI must be a non-empty string")
-    parts = urlsplit(uri)
+    parts = _split(uri, InvalidRedirectUri)
     if "#" in uri:
         raise InvalidRedirectUri(f"{uri} must not contain a fragment")
     if parts.scheme == "https" and parts.hostname:
@@ -60,6 +86,26 @@ def check_redirect_uri(uri: object) -> str:
     raise InvalidRedirectUri(f"{uri} is not an acceptable absolute redirect URI")
 
 
+def check_jwks_uri(uri: object) -> str:
+    """SMART §4.5: the JWKS URL is fetched over TLS; plain http only on loopback."""
+    if not isinstance(uri, str) or not uri or "#" in uri:
+        raise InvalidClientMetadata("jwks_uri must be an absolute URL without a fragment")
+    parts = _split(uri, InvalidClientMetadata)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(uri))
+    if not parts.hostname or not secure:
+        raise InvalidClientMetadata("jwks_uri must be an https URL (http only on loopback)")
+    return uri
+
+
+def _split(uri: str, error: type[InvalidRedirectUri | InvalidClientMetadata]) -> Any:
+    try:
+        parts = urlsplit(uri)
+        _ = parts.hostname, parts.port  # both raise on a malformed authority
+    except ValueError:
+        raise error(f"{uri!r} is not a valid URL") from None
+    return parts
+
+
 def _string_list(meta: dict[str, Any], name: str, default: tuple[str, ...]) -> list[str]:
     value = meta.get(name, list(default))
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -67,37 +113,110 @@ def _string_list(meta: dict[str, Any], name: str, default: tuple[str, ...]) -> l
     return value
 
 
-def _check_metadata(meta: dict[str, Any]) -> tuple[list[str], str, str, str]:
-    uris = meta.get("redirect_uris")
-    if not isinstance(uris, list) or not uris:
+def _string(meta: dict[str, Any], name: str) -> str:
+    value = meta.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidClientMetadata(f"{name} must be a string")
+    return value
+
+
+def _grant_types(meta: dict[str, Any]) -> tuple[str, ...]:
+    """RFC 7591 §2.1: grant_types and response_types must agree."""
+    grants = tuple(dict.fromkeys(_string_list(meta, "grant_types", DEFAULT_GRANT_TYPES)))
+    if not grants or not set(grants) <= set(GRANT_TYPES):
+        raise InvalidClientMetadata(f"grant_types must be among {', '.join(GRANT_TYPES)}")
+    if "refresh_token" in grants and AUTHORIZATION_CODE not in grants:
+        raise InvalidClientMetadata("refresh_token is issued only with authorization_code")
+    responses = _string_list(meta, "response_types", tuple(response_types_for(grants)))
+    if sorted(set(responses)) != response_types_for(grants):
+        raise InvalidClientMetadata("response_types must be [\"code\"] with "
+                                    "authorization_code and [] without it")
+    return grants
+
+
+def _redirect_uris(meta: dict[str, Any], grants: tuple[str, ...]) -> tuple[str, ...]:
+    uris = meta.get("redirect_uris", [])
+    if not isinstance(uris, list):
+        raise InvalidRedirectUri("redirect_uris must be an array")
+    if AUTHORIZATION_CODE in grants and not uris:
         raise InvalidRedirectUri("redirect_uris is required (authorization_code clients)")
-    redirect_uris = [check_redirect_uri(u) for u in uris]
+    return tuple(check_redirect_uri(u) for u in uris)
+
+
+def _auth_method(meta: dict[str, Any], grants: tuple[str, ...]) -> str:
     method = meta.get("token_endpoint_auth_method", SECRET_BASIC)
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata(f"token_endpoint_auth_method must be one of "
                                     f"{', '.join(AUTH_METHODS)}")
-    if not set(_string_list(meta, "grant_types", GRANT_TYPES)) <= set(GRANT_TYPES):
-        raise InvalidClientMetadata("only authorization_code and refresh_token are supported")
-    if not set(_string_list(meta, "response_types", RESPONSE_TYPES)) <= set(RESPONSE_TYPES):
-        raise InvalidClientMetadata("only response_type code is supported")
-    name, scope = meta.get("client_name", ""), meta.get("scope", "")
-    if not isinstance(name, str) or not isinstance(scope, str):
-        raise InvalidClientMetadata("client_name and scope must be strings")
+    if CLIENT_CREDENTIALS in grants and method != PRIVATE_KEY_JWT:
+        # SMART §4.5/§9: Backend Services authenticate with private_key_jwt only.
+        raise InvalidClientMetadata("client_credentials requires private_key_jwt")
+    return str(method)
+
+
+def _keys(meta: dict[str, Any], method: str) -> tuple[dict[str, Any] | None, str | None]:
+    jwks, uri = meta.get("jwks"), meta.get("jwks_uri")
+    if method != PRIVATE_KEY_JWT:
+        if jwks is not None or uri is not None:
+            raise InvalidClientMetadata("jwks and jwks_uri are used only with private_key_jwt")
+        return None, None
+    if (jwks is None) == (uri is None):
+        raise InvalidClientMetadata("private_key_jwt needs exactly one of jwks and jwks_uri")
+    if uri is not None:
+        return None, check_jwks_uri(uri)
     try:
-        parse_scopes(scope)
+        return check_jwks(jwks), None
+    except JwksError as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+
+
+def _scope(meta: dict[str, Any], grants: tuple[str, ...]) -> str:
+    scope = _string(meta, "scope")
+    try:
+        ceiling = parse_scopes(scope)
     except ScopeSyntaxError as exc:
         raise InvalidClientMetadata(str(exc)) from None
-    return redirect_uris, str(method), name, scope
+    if CLIENT_CREDENTIALS in grants and "system" not in ceiling.contexts():
+        raise InvalidClientMetadata("client_credentials needs system/ scopes in scope (§9)")
+    return " ".join(ceiling.raw)
 
 
-def register(meta: object, now: int) -> Registration:
+def _allowed_servers(meta: dict[str, Any], realm: RealmConfig) -> tuple[str, ...]:
+    ids = {rs.id for rs in realm.resource_servers}
+    allowed: list[str] = []
+    for value in _string_list(meta, "allowed_servers", ()):
+        server = value if value in ids else _server_id(realm, value)
+        if server is None:
+            raise InvalidClientMetadata(f"allowed_servers: {value!r} is not a server of "
+                                        "this realm")
+        if server not in allowed:
+            allowed.append(server)
+    return tuple(allowed)
+
+
+def _server_id(realm: RealmConfig, url: str) -> str | None:
+    try:
+        found = realm.server_by_url(url) if "://" in url else None
+    except ValueError:  # not a URL at all
+        return None
+    return found.id if found is not None else None
+
+
+def register(meta: object, now: int, realm: RealmConfig,
+             client_id: str | None = None) -> Registration:
+    """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet)."""
     if not isinstance(meta, dict):
         raise InvalidClientMetadata("the body must be a JSON object")
-    redirect_uris, method, name, scope = _check_metadata(meta)
-    client_id = secrets.token_urlsafe(16)
-    secret = None if method == PUBLIC else secrets.token_urlsafe(32)
-    client = Client(client_id=client_id, name=name or client_id,
-                    redirect_uris=tuple(redirect_uris), auth_method=method,
-                    secret_hash=hash_secret(secret) if secret else None, scope=scope,
-                    created_at=now)
+    grants = _grant_types(meta)
+    redirect_uris = _redirect_uris(meta, grants)
+    method = _auth_method(meta, grants)
+    jwks, jwks_uri = _keys(meta, method)
+    name, scope = _string(meta, "client_name"), _scope(meta, grants)
+    allowed = _allowed_servers(meta, realm)
+    client_id = client_id or secrets.token_urlsafe(16)
+    secret = secrets.token_urlsafe(32) if method in (SECRET_BASIC, SECRET_POST) else None
+    client = Client(client_id=client_id, name=name or client_id, redirect_uris=redirect_uris,
+                    auth_method=method, secret_hash=hash_secret(secret) if secret else None,
+                    scope=scope, allowed_servers=allowed, created_at=now, grant_types=grants,
+                    jwks=jwks, jwks_uri=jwks_uri)
     return Registration(client, secret)

@@ -4,15 +4,17 @@ every backend."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from smartrealm.oauth.grants import Grant
 
 PUBLIC = "none"
 SECRET_BASIC = "client_secret_basic"
 SECRET_POST = "client_secret_post"
-AUTH_METHODS = (PUBLIC, SECRET_BASIC, SECRET_POST)
+PRIVATE_KEY_JWT = "private_key_jwt"  # SMART §4.5 client-confidential-asymmetric
+AUTH_METHODS = (PUBLIC, SECRET_BASIC, SECRET_POST, PRIVATE_KEY_JWT)
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Client:
     scope: str = ""
     allowed_servers: tuple[str, ...] = ()
     created_at: int = 0
+    grant_types: tuple[str, ...] = DEFAULT_GRANT_TYPES
+    # private_key_jwt: the registered JWK Set (public keys) or its URL, never both (§4.5).
+    jwks: dict[str, Any] | None = field(default=None, hash=False)
+    jwks_uri: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -53,11 +59,31 @@ class RefreshToken:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class RefreshTokenState:
+    """A stored refresh token and where it is in its life (introspection, revocation)."""
+
+    token: RefreshToken
+    used: bool  # rotated: presenting it again is a replay
+    revoked: bool
+
+    def active(self, now: int) -> bool:
+        return not self.used and not self.revoked and now < self.token.expires_at
+
+
 class ClientStore(Protocol):
     def get(self, client_id: str) -> Client | None: ...
 
     def put(self, client: Client) -> None:
         """Insert or replace."""
+        ...
+
+    def all(self) -> list[Client]:
+        """Every client, ordered by client_id."""
+        ...
+
+    def delete(self, client_id: str) -> bool:
+        """True when the client existed."""
         ...
 
 
@@ -76,4 +102,12 @@ class RefreshStore(Protocol):
     def rotate(self, token_hash: str, now: int) -> RefreshToken | None:
         """Atomically mark the token used and return it. None when it is unknown, expired or
         revoked; replaying a used token also revokes its whole family."""
+        ...
+
+    def lookup(self, token_hash: str) -> RefreshTokenState | None:
+        """The token in whatever state it is, without using it; None when unknown."""
+        ...
+
+    def revoke_family(self, family: str) -> int:
+        """Revoke every refresh token of a grant family (RFC 7009 §2.1); returns how many."""
         ...

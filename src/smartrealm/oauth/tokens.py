@@ -46,15 +46,17 @@ class TokenMinter:
         return {"iss": self._issuer, "sub": sub, "iat": now, "exp": now + lifetime,
                 "jti": secrets.token_urlsafe(16)}
 
-    def access_token(self, grant: Grant) -> IssuedToken:
-        """RFC 9068 §2: ``typ: at+jwt``; ``aud`` is the LIST of granted base URLs."""
-        claims = self._base_claims(grant.subject, self._lifetime)
+    def access_token(self, grant: Grant, lifetime: int | None = None) -> IssuedToken:
+        """RFC 9068 §2: ``typ: at+jwt``; ``aud`` is the LIST of granted base URLs.
+        ``lifetime`` can only shorten the configured one (Backend Services: ≤ 300 s)."""
+        lifetime = self._lifetime if lifetime is None else min(lifetime, self._lifetime)
+        claims = self._base_claims(grant.subject, lifetime)
         claims.update(aud=grant.base_urls, client_id=grant.client_id, scope=grant.scope,
                       authorization_details=grant.authorization_details())
         claims.update(grant.context())
         if grant.fhir_user is not None:
             claims["fhirUser"] = grant.fhir_user
-        return IssuedToken(self._sign(claims, "at+jwt"), claims, self._lifetime)
+        return IssuedToken(self._sign(claims, "at+jwt"), claims, lifetime)
 
     def id_token(self, grant: Grant) -> str:
         """OIDC Core §2 / SMART §8: aud is the client; fhirUser only when granted."""
@@ -69,11 +71,13 @@ class TokenMinter:
             claims["fhirUser"] = grant.fhir_user
         return self._sign(claims, "JWT")
 
-    def self_token(self, base_url: str, fhir_version: str = "4.0.1") -> str:
-        """CONTRACT "AS self-token": system/Patient.rs at one server, 60 s."""
+    def self_token(self, base_url: str, fhir_version: str = "4.0.1",
+                   scope: str = SELF_SCOPE) -> str:
+        """CONTRACT "AS self-token": system/Patient.rs at one server, 60 s (the encounter
+        picker asks for system/Encounter.rs instead)."""
         claims = self._base_claims(SELF_CLIENT_ID, SELF_TOKEN_LIFETIME)
-        claims.update(aud=[base_url], client_id=SELF_CLIENT_ID, scope=SELF_SCOPE,
+        claims.update(aud=[base_url], client_id=SELF_CLIENT_ID, scope=scope,
                       authorization_details=[{"type": DETAILS_TYPE, "locations": [base_url],
                                               "fhirVersions": [fhir_version],
-                                              "scope": SELF_SCOPE}])
+                                              "scope": scope}])
         return self._sign(claims, "at+jwt")

@@ -18,6 +18,9 @@ from smartrealm.realm.toml_values import ConfigError as ConfigError
 DEFAULT_CONFIG_NAME = "default_realm.toml"
 MODES = ("server", "proxy")
 PROFILES = ("ehr", "imaging", "lab", "empty")
+# How a resource server checks access tokens: their signature (default) or by asking the AS
+# (RFC 7662), which also sees revocations (guard/introspection.py).
+TOKEN_CHECKS = ("jwt", "introspection")
 REGISTRATION_MODES = ("auto", "open", "closed")
 # Query parameter of a PostgreSQL URL naming the schema of one component.
 SCHEMA_PARAM = "smartrealm_schema"
@@ -103,6 +106,7 @@ class ResourceServerConfig:
     profile: str = "empty"
     upstream: str = ""
     database_url: str = ""
+    token_check: str = "jwt"
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class ClientConfig:
     secret: str = ""
     scope: str = ""
     allowed_servers: tuple[str, ...] = ()
+    launch_url: str = ""  # the app's EHR-launch URL (SMART §6.1), "" = none
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,8 @@ class RealmConfig:
         )
         clients = tuple(
             replace(c, redirect_uris=tuple(_rebase(u, self.auth_server.issuer, issuer)
-                                           for u in c.redirect_uris))
+                                           for u in c.redirect_uris),
+                    launch_url=_rebase(c.launch_url, self.auth_server.issuer, issuer))
             for c in self.clients
         )
         return replace(
@@ -301,7 +307,7 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
     for i, item in enumerate(items):
         key = f"resource_servers[{i}]"
         v.only_keys(key, item, {"id", "name", "base_url", "fhir_version", "mode", "profile",
-                               "upstream", "database_url"})
+                               "upstream", "database_url", "token_check"})
         mode = v.choice(item, f"{key}.mode", MODES, "server")
         rs = ResourceServerConfig(
             id=v.identifier(item, f"{key}.id"),
@@ -312,6 +318,7 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
             profile=v.choice(item, f"{key}.profile", PROFILES, "empty"),
             upstream=v.url(item, f"{key}.upstream") if mode == "proxy" else "",
             database_url=v.database_url(item, f"{key}.database_url"),
+            token_check=v.choice(item, f"{key}.token_check", TOKEN_CHECKS, "jwt"),
         )
         if any(s.id == rs.id for s in servers):
             raise ConfigError(f"{key}.id", f"duplicate server id {rs.id!r}")
@@ -345,7 +352,7 @@ def _clients(data: dict[str, Any], server_ids: set[str]) -> tuple[ClientConfig, 
     for i, item in enumerate(v.array_of_tables(data, "clients")):
         key = f"clients[{i}]"
         v.only_keys(key, item, {"client_id", "name", "redirect_uris", "secret", "scope",
-                               "allowed_servers"})
+                               "allowed_servers", "launch_url"})
         redirects = v.string_list(item, f"{key}.redirect_uris")
         for j, uri in enumerate(redirects):
             v.check_redirect_uri(f"{key}.redirect_uris[{j}]", uri)
@@ -353,6 +360,9 @@ def _clients(data: dict[str, Any], server_ids: set[str]) -> tuple[ClientConfig, 
         for j, sid in enumerate(allowed):
             if sid not in server_ids:
                 raise ConfigError(f"{key}.allowed_servers[{j}]", f"unknown server id {sid!r}")
+        if v.string(item, f"{key}.client_id").startswith("rs:"):
+            # rs:<server id> are the resource servers' own clients (introspection).
+            raise ConfigError(f"{key}.client_id", "the prefix rs: is reserved")
         clients.append(ClientConfig(
             client_id=v.string(item, f"{key}.client_id"),
             name=v.string(item, f"{key}.name"),
@@ -360,5 +370,6 @@ def _clients(data: dict[str, Any], server_ids: set[str]) -> tuple[ClientConfig, 
             secret=v.string(item, f"{key}.secret", ""),
             scope=v.string(item, f"{key}.scope", ""),
             allowed_servers=tuple(allowed),
+            launch_url=v.url(item, f"{key}.launch_url") if "launch_url" in item else "",
         ))
     return tuple(clients)

@@ -121,6 +121,9 @@ async def _submit_page(http: httpx.AsyncClient, response: httpx.Response, userna
     elif "patient" in names and "decision" not in names:
         kind = "patient picker"
         data.append(("patient", _pick(form, patient)))
+    elif "encounter" in names and "decision" not in names:
+        kind = "encounter picker"  # the most recent encounter (listed first)
+        data.append(("encounter", next(iter(form.choices["encounter"]), "")))
     elif "decision" in names:
         kind = "consent"
         if "patient" in form.choices:

@@ -20,6 +20,7 @@ from smartrealm.oauth.errors import (
     OAuthError,
     UnsupportedResponseType,
 )
+from smartrealm.oauth.launch import LaunchContext, check_launch_use, check_launch_value
 from smartrealm.oauth.resources import Audience, parse_audience
 from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import Client
@@ -61,12 +62,14 @@ class AuthorizeRequest:
     code_challenge: str
     audience: Audience
     nonce: str | None = None
+    launch: LaunchContext | None = None  # EHR launch (§6.1), already claimed
 
 
 @dataclass
 class _Check:
     params: Mapping[str, Sequence[str]]
     realm: RealmConfig
+    claim_launch: Callable[[str], LaunchContext | None] | None = None
     client: Client | None = None
     redirect_uri: str = ""
     state: str | None = None
@@ -125,9 +128,7 @@ def check_prompt(c: _Check) -> None:
 
 
 def check_launch(c: _Check) -> None:
-    # §6.1: an EHR launch id must be known; this AS issues none yet, so any value is unknown.
-    if c.one("launch") is not None:
-        raise InvalidRequest("unknown or expired launch")
+    check_launch_value(c.one("launch"))
 
 
 def check_scope(c: _Check) -> None:
@@ -158,18 +159,37 @@ def check_audience(c: _Check) -> None:
         c.client.allowed_servers)
 
 
+def check_launch_context(c: _Check) -> None:
+    """§6.1: resolve (and use up) the launch last, once the rest of the request is valid;
+    see smartrealm.oauth.launch for its rules."""
+    value = c.one("launch")
+    if value is None:
+        return
+    assert c.client is not None
+    launch = c.claim_launch(value) if c.claim_launch is not None else None
+    audience, scopes = c.values["audience"], c.values["scopes"]
+    assert isinstance(audience, Audience) and isinstance(scopes, ScopeSet)
+    c.values["audience"] = check_launch_use(
+        launch, client_id=c.client.client_id, scopes=scopes, audience=audience,
+        aud_given=bool(c.params.get("aud")), realm=c.realm)
+    c.values["launch"] = launch
+
+
 TRUST_CHECKS = (check_redirect_uri,)
 CHECKS: tuple[Callable[[_Check], None], ...] = (
     check_no_repeats, check_response_type, check_state, check_prompt, check_launch,
-    check_scope, check_pkce, check_audience,
+    check_scope, check_pkce, check_audience, check_launch_context,
 )
 
 
 def validate_authorize(params: Mapping[str, Sequence[str]], realm: RealmConfig,
-                       find_client: Callable[[str], Client | None]) -> AuthorizeRequest:
+                       find_client: Callable[[str], Client | None],
+                       claim_launch: Callable[[str], LaunchContext | None] | None = None,
+                       ) -> AuthorizeRequest:
     """Run every check in order; raise ``ErrorPage`` or ``ErrorRedirect`` on the first
-    failure, so no code is ever issued for a bad request."""
-    c = _Check(params, realm)
+    failure, so no code is ever issued for a bad request. ``claim_launch`` resolves and uses
+    up an EHR launch id (None: no launch is known)."""
+    c = _Check(params, realm, claim_launch)
     check_client_id(c, find_client)
     for trust_check in TRUST_CHECKS:
         trust_check(c)
@@ -181,5 +201,7 @@ def validate_authorize(params: Mapping[str, Sequence[str]], realm: RealmConfig,
     assert c.client is not None
     scopes, audience = c.values["scopes"], c.values["audience"]
     assert isinstance(scopes, ScopeSet) and isinstance(audience, Audience)
+    launch = c.values.get("launch")
+    assert launch is None or isinstance(launch, LaunchContext)
     return AuthorizeRequest(c.client, c.redirect_uri, c.one("state") or "", scopes,
-                            c.one("code_challenge") or "", audience, c.one("nonce"))
+                            c.one("code_challenge") or "", audience, c.one("nonce"), launch)

@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartrealm.oauth import pkce
-from smartrealm.oauth.client_auth import authenticate, extract_credentials
+from smartrealm.oauth.assertions import AssertionVerifier
+from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.client_credentials import backend_grant, backend_response
 from smartrealm.oauth.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    UnauthorizedClient,
     UnsupportedGrantType,
 )
 from smartrealm.oauth.grants import Grant
+from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.negotiate import REFRESH_SCOPES
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.oauth.resources import narrow
@@ -38,7 +42,7 @@ from smartrealm.oauth.store import (
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 REPEATABLE = frozenset({"resource"})
 REFRESH_LIFETIME = 14 * 86400
 
@@ -57,6 +61,8 @@ class TokenContext:
     refresh: RefreshToken | None = None
     grant: Grant | None = None  # what the new access token carries
     family: str = ""
+    assertions: AssertionVerifier | None = None  # private_key_jwt (None: not accepted)
+    lifecycle: TokenLifecycle | None = None  # token registry: revocation, replays
 
     def one(self, name: str) -> str | None:
         values = self.params.get(name, [])
@@ -78,7 +84,20 @@ def check_grant_type(c: TokenContext) -> None:
 
 
 def authenticate_client(c: TokenContext) -> None:
-    c.client = authenticate(extract_credentials(c.authorization, c.params), c.clients.get)
+    c.client = authenticate_request(c.authorization, c.params, c.clients.get, c.assertions)
+
+
+def check_client_grant_type(c: TokenContext) -> None:
+    # RFC 6749 §5.2 unauthorized_client: a grant the client was not registered for.
+    assert c.client is not None
+    if c.one("grant_type") not in c.client.grant_types:
+        raise UnauthorizedClient(f"this client is not registered for {c.one('grant_type')}")
+
+
+def client_credentials_grant(c: TokenContext) -> None:
+    # SMART §9 Backend Services: scope within the registered system/ ceiling.
+    assert c.client is not None
+    c.grant = backend_grant(c.realm, c.client, c.one("scope"), c.params.get("resource", []))
 
 
 # ---------------------------------------------------------------- authorization_code
@@ -90,6 +109,8 @@ def consume_code(c: TokenContext) -> None:
         raise InvalidRequest("code is required")
     c.code = c.codes.consume(token_hash(code), c.now)
     if c.code is None:
+        if c.lifecycle is not None:  # RFC 6749 §4.1.2: a replay revokes what the code issued
+            c.lifecycle.code_refused(token_hash(code))
         raise InvalidGrant("the code is invalid, expired or was already used")
     c.grant, c.family = c.code.grant, secrets.token_hex(16)
 
@@ -122,6 +143,8 @@ def rotate_refresh_token(c: TokenContext) -> None:
         raise InvalidRequest("refresh_token is required")
     c.refresh = c.refresh_tokens.rotate(token_hash(value), c.now)
     if c.refresh is None:
+        if c.lifecycle is not None:  # a replay ends the family's access tokens too
+            c.lifecycle.refresh_refused(token_hash(value))
         raise InvalidGrant("the refresh token is invalid, expired or revoked")
     c.grant, c.family = c.refresh.grant, c.refresh.family
 
@@ -155,12 +178,14 @@ def narrow_resources(c: TokenContext) -> None:
 
 
 Check = Callable[[TokenContext], None]
-COMMON_CHECKS: tuple[Check, ...] = (check_no_repeats, check_grant_type, authenticate_client)
+COMMON_CHECKS: tuple[Check, ...] = (check_no_repeats, check_grant_type, authenticate_client,
+                                     check_client_grant_type)
 GRANT_CHECKS: dict[str, tuple[Check, ...]] = {
     "authorization_code": (consume_code, check_code_client, check_redirect_uri,
                            check_code_verifier, narrow_resources),
     "refresh_token": (rotate_refresh_token, check_refresh_client, narrow_scope,
                       narrow_resources),
+    "client_credentials": (client_credentials_grant,),
 }
 
 
@@ -180,6 +205,8 @@ def issue_refresh_token(c: TokenContext) -> str | None:
     if original is None or not any(original.has_scope(s) for s in REFRESH_SCOPES):
         return None
     assert c.client is not None
+    if "refresh_token" not in c.client.grant_types:
+        return None  # a token the client could not redeem (RFC 7591 §2 grant_types)
     value = secrets.token_urlsafe(32)
     c.refresh_tokens.save(token_hash(value), RefreshToken(
         c.family, c.client.client_id, original, c.now + REFRESH_LIFETIME))
@@ -202,13 +229,26 @@ def token_response(grant: Grant, minter: TokenMinter) -> dict[str, Any]:
     return body
 
 
+def record_issue(c: TokenContext, body: dict[str, Any]) -> dict[str, Any]:
+    """Register the new access token (introspection, revocation) before it is sent."""
+    if c.lifecycle is not None:
+        code = c.one("code") if c.code is not None else None
+        refresh_until = c.now + REFRESH_LIFETIME if "refresh_token" in body else None
+        c.lifecycle.issued(body, family=c.family, code_hash=token_hash(code) if code else None,
+                           refresh_expires_at=refresh_until)
+    return body
+
+
 def token_endpoint(context: TokenContext, minter: TokenMinter) -> dict[str, Any]:
     grant = run_token_checks(context)
+    if context.one("grant_type") == "client_credentials":
+        # §9: short-lived, never a refresh token
+        return record_issue(context, backend_response(grant, minter))
     body = token_response(grant, minter)
     refresh = issue_refresh_token(context)
     if refresh is not None:
         body["refresh_token"] = refresh
-    return body
+    return record_issue(context, body)
 
 
 def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,

@@ -1,0 +1,144 @@
+"""The consent page (issue 3 "Interaction pages"; spec §5.3 consent UI, §12.6 limited scope
+grant and granular scope selection) and the step that leads to it.
+
+The page lists, per server, the scopes that would be granted there, each a checkbox named
+``scope:<server id>`` whose value is the scope (ticked by default); whole Observation and
+Condition scopes come with unticked category alternatives under the same name. Refresh
+scopes are checkboxes named ``identity``. The hidden field ``scope_choices=1`` says the
+checkboxes were shown: a POST without it approves everything offered (scripted clients).
+``remember=1`` stores the decision (authz/consent_store.py); a later request it covers skips
+the page. ``decision`` is ``approve`` or ``deny``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartrealm.authz import flow
+from smartrealm.authz.consent_store import RememberedConsent
+from smartrealm.authz.records import Interaction, User
+from smartrealm.authz.scope_labels import describe, describe_alternative
+from smartrealm.authz.session import InteractionBase
+from smartrealm.authz.web import Params
+from smartrealm.oauth.approval import apply_choices, narrow_to_offer, remembered_covers
+from smartrealm.oauth.errors import AccessDenied
+from smartrealm.oauth.negotiate import CONTEXT_SCOPES, REFRESH_SCOPES
+
+CHOICES_MARKER = "scope_choices"
+
+
+def scope_field(server_id: str) -> str:
+    return f"scope:{server_id}"
+
+
+def approved(interaction: Interaction, form: Params) -> Interaction:
+    """The interaction with ``offers[].granted`` and ``identity`` cut to what the user
+    ticked (oauth.approval.apply_choices: a form can narrow, never widen)."""
+    if CHOICES_MARKER not in form:
+        return interaction
+    offers = []
+    for offer in interaction.offers:
+        alternatives = [a for alts in offer.get("alternatives", {}).values() for a in alts]
+        ticked = set(form.get(scope_field(offer["server_id"]), []))
+        offers.append({**offer, "granted": list(apply_choices(offer["granted"],
+                                                              alternatives, ticked))})
+    kept = set(form.get("identity", []))
+    identity = [s for s in interaction.identity if s not in REFRESH_SCOPES or s in kept]
+    return replace(interaction, offers=offers, identity=identity)
+
+
+def remember(ctx: flow.AuthzContext, shown: Interaction, decided: Interaction,
+             user: User) -> None:
+    ctx.stores.consents.put(RememberedConsent(
+        username=user.username, client_id=shown.request["client_id"],
+        offered={o["server_id"]: tuple(o["granted"]) for o in shown.offers},
+        approved={o["server_id"]: tuple(o["granted"]) for o in decided.offers},
+        identity_offered=tuple(shown.identity), identity_approved=tuple(decided.identity),
+        updated_at=ctx.now()))
+
+
+def remembered_approval(ctx: flow.AuthzContext, interaction: Interaction,
+                        user: User) -> Interaction | None:
+    """The interaction as a remembered consent approves it, or None when there is none or
+    it does not cover this request (a new server, a wider scope, a new identity scope)."""
+    consent = ctx.stores.consents.get(user.username, interaction.request["client_id"])
+    if consent is None:
+        return None
+    offers = {o["server_id"]: o["granted"] for o in interaction.offers}
+    if not remembered_covers(consent.offered, offers) or not set(
+            interaction.identity) <= set(consent.identity_offered):
+        return None
+    narrowed = [{**o, "granted": list(narrow_to_offer(consent.approved.get(o["server_id"], ()),
+                                                       o["granted"]))}
+                for o in interaction.offers]
+    identity = [s for s in interaction.identity if s in consent.identity_approved]
+    return replace(interaction, offers=narrowed, identity=identity)
+
+
+def offer_view(offer: dict[str, Any]) -> dict[str, Any]:
+    """One server's section of the page: labelled scopes, context, refused."""
+    alternatives = offer.get("alternatives", {})
+    scopes = [{"label": describe(s), "alternatives": [describe_alternative(a) for a in
+                                                       alternatives.get(s, [])]}
+              for s in offer["granted"] if s not in CONTEXT_SCOPES]
+    return {**offer, "scopes": scopes,
+            "context": [describe(s) for s in offer["granted"] if s in CONTEXT_SCOPES],
+            "refused_labels": [describe(s) for s in offer["refused"]],
+            "field": scope_field(offer["server_id"])}
+
+
+class ConsentViews(InteractionBase):
+    def _with_offers(self, interaction: Interaction, user: User) -> Interaction:
+        offers, identity = flow.make_offers(self.ctx, interaction, user)
+        return replace(interaction, offers=offers, identity=identity)
+
+    async def _proceed(self, key_hash: str | None, interaction: Interaction, user: User,
+                       after: str) -> Response:
+        """Go to the next page after ``after``; at the consent step a remembered consent
+        that covers the request answers for the user. ``key_hash`` None: the interaction
+        is not stored yet (right after sign-in, which rotates the cookie)."""
+        stage = flow.next_stage(self.ctx, interaction, user, after)
+        if stage == "consent":
+            interaction = self._with_offers(interaction, user)
+            skipped = remembered_approval(self.ctx, interaction, user)
+            if skipped is not None:
+                grant = flow.build_grant(self.ctx, skipped, user)
+                return self._to_client(key_hash, flow.issue_code(self.ctx, skipped, grant))
+        if key_hash is None:
+            return self._start(interaction, stage)
+        return self._advance(key_hash, interaction, stage)
+
+    async def consent_page(self, request: Request) -> Response:
+        loaded = self._load_stage(request, "consent")
+        if isinstance(loaded, Response):
+            return loaded
+        interaction = loaded[1]
+        user = self._user(interaction)
+        return self.pages.render(
+            "consent.html", client_name=self._client_name(interaction),
+            user_name=(user.display_name or user.username) if user else "",
+            offers=[offer_view(o) for o in interaction.offers],
+            identity=[describe(s) for s in interaction.identity if s not in REFRESH_SCOPES],
+            refresh=[describe(s) for s in interaction.identity if s in REFRESH_SCOPES],
+            csrf_token=interaction.csrf)
+
+    async def decide(self, request: Request) -> Response:
+        posted = await self._post(request, "consent")
+        if isinstance(posted, Response):
+            return posted
+        key_hash, interaction, form = posted
+        decision = form.get("decision", [""])[0]
+        if decision == "deny":
+            return self._deny(key_hash, interaction, AccessDenied("the user denied access"))
+        user = self._user(interaction)
+        if decision != "approve" or user is None:
+            return self.pages.error("Bad request", "Choose Allow or Deny.")
+        decided = approved(interaction, form)
+        if form.get("remember", [""])[0] == "1":
+            remember(self.ctx, interaction, decided, user)
+        grant = flow.build_grant(self.ctx, decided, user)
+        return self._to_client(key_hash, flow.issue_code(self.ctx, decided, grant))

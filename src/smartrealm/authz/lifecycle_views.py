@@ -1,0 +1,164 @@
+"""The AS's introspection (RFC 7662, SMART §7.1) and revocation (RFC 7009, §7.2) endpoints.
+
+Who may introspect (spec §14 item 8; RFC 7662 §2.1 requires some authorization):
+* a realm resource server, as its confidential client ``rs:<server id>`` (secret in the
+  AS's database, see ``realm.rs_credentials``), with HTTP Basic or ``client_secret_post``;
+* any confidential registered client (``client_secret_basic`` / ``client_secret_post``);
+* anyone holding an active access token of this AS, as ``Authorization: Bearer`` (SMART
+  §7.1: "any authorized caller SHALL be able to authenticate with ... a Bearer token").
+Public clients and anonymous callers get 401 ``invalid_client``; a Bearer token that is not
+active gets 401 ``invalid_token`` (RFC 7662 §2.3).
+
+Revocation authenticates clients exactly as the token endpoint does (public clients by
+``client_id``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote_plus
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartrealm.authz.flow import AuthzContext
+from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
+from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect
+from smartrealm.oauth.endpoints.revoke import revoke
+from smartrealm.oauth.errors import (
+    NO_STORE,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+)
+from smartrealm.oauth.lifecycle import TokenLifecycle
+from smartrealm.oauth.own_tokens import OwnTokenVerifier
+from smartrealm.realm.config import AuthServerConfig
+from smartrealm.realm.rs_credentials import server_id_of
+
+SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def lifecycle_metadata(auth: AuthServerConfig) -> dict[str, Any]:
+    """RFC 8414 §2 members for the two endpoints (AS discovery documents)."""
+    return {
+        "introspection_endpoint": auth.introspection_endpoint,
+        "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
+        "revocation_endpoint": auth.revocation_endpoint,
+        "revocation_endpoint_auth_methods_supported": ["none", *SECRET_METHODS],
+    }
+
+
+def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name, [])
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} must not be repeated")
+    return values[0] if values else None
+
+
+def _basic_pair(authorization: str) -> tuple[str, str] | None:
+    """(client_id, secret) of a Basic header, split at the LAST colon: ``rs:<id>`` holds a
+    colon that a client may not have form-encoded (RFC 6749 §2.3.1 says it should)."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.rpartition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
+
+
+class LifecycleViews:
+    def __init__(self, ctx: AuthzContext) -> None:
+        self.ctx = ctx
+        stores = ctx.stores
+        self.lookups = TokenLookups(ctx.issuer, OwnTokenVerifier(ctx.issuer, ctx.keys),
+                                    stores.tokens, stores.refresh_tokens)
+        self.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
+
+    async def introspect(self, request: Request) -> Response:
+        try:
+            params = await form_params(request)
+            caller = self._caller(request.headers.get("authorization"), params)
+            token = _single(params, "token")
+            if not token:
+                raise InvalidRequest("token is required")
+            hint = _single(params, "token_type_hint")
+            body = introspect(self.lookups, token, hint, caller, self.ctx.now())
+        except OAuthError as error:
+            # RFC 7235 §3.1: a 401 names a scheme the caller can use.
+            return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient))
+        return no_store_json(body)
+
+    def _caller(self, authorization: str | None,
+                params: Mapping[str, Sequence[str]]) -> Caller:
+        if authorization and authorization.strip().lower().startswith("bearer "):
+            if "client_id" in params or "client_secret" in params:
+                raise InvalidRequest("use either a Bearer token or client credentials")
+            return self._bearer_caller(authorization.strip()[7:].strip())
+        server = self._server_caller(authorization, params)
+        if server is not None:
+            return server
+        client = authenticate_request(authorization, params, self.ctx.stores.clients.get, None)
+        if client.is_public:
+            raise InvalidClient("a public client cannot introspect tokens")
+        return Caller(client.client_id)
+
+    def _bearer_caller(self, token: str) -> Caller:
+        claims = self.lookups.access_claims(token, self.ctx.now())
+        if claims is None:
+            raise InvalidToken("the Bearer token is not an active access token of this server")
+        return Caller(str(claims["client_id"]))
+
+    def _server_caller(self, authorization: str | None,
+                       params: Mapping[str, Sequence[str]]) -> Caller | None:
+        """A realm resource server authenticating as ``rs:<id>``; None for anyone else."""
+        pair = _basic_pair(authorization) if authorization else None
+        if pair is None and not authorization:
+            client_id, secret = _single(params, "client_id"), _single(params, "client_secret")
+            pair = (client_id, secret) if client_id and secret is not None else None
+        server_id = server_id_of(pair[0]) if pair is not None else None
+        if pair is None or server_id is None:
+            return None
+        server = next((rs for rs in self.ctx.realm.resource_servers if rs.id == server_id), None)
+        stored = self.ctx.stores.rs_credentials.secret(server_id) if server else None
+        if server is None or stored is None or not hmac.compare_digest(
+                pair[1].encode(), stored.encode()):
+            raise InvalidClient("resource server authentication failed")
+        return Caller(pair[0], server=server)
+
+    async def revoke(self, request: Request) -> Response:
+        cors = cors_for(request)
+        authorization = request.headers.get("authorization")
+        try:
+            params = await form_params(request)
+            client = authenticate_request(authorization, params, self.ctx.stores.clients.get,
+                                          None)
+            revoke(self.lookups, self.lifecycle, _single(params, "token"),
+                   _single(params, "token_type_hint"), client, self.ctx.now())
+        except OAuthError as error:
+            return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient),
+                               extra_headers=cors)
+        return Response(status_code=200, headers={**NO_STORE, **cors})
+
+    async def revoke_preflight(self, request: Request) -> Response:
+        headers = {**cors_for(request), "Access-Control-Allow-Methods": "POST",
+                   "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                   "Access-Control-Max-Age": "600"}
+        return Response(status_code=204, headers=headers)
+
+
+def lifecycle_routes(ctx: AuthzContext, path: Callable[[str], str]) -> list[Route]:
+    views = LifecycleViews(ctx)
+    return [Route(path("/introspect"), views.introspect, methods=["POST"]),
+            Route(path("/revoke"), views.revoke, methods=["POST"]),
+            Route(path("/revoke"), views.revoke_preflight, methods=["OPTIONS"])]

@@ -1,0 +1,128 @@
+"""Password-guessing defence for the AS's sign-in forms (issue 3 "repeated failures slow down
+and lock the account for a while"; spec §13 server-side hardening).
+
+Failures are counted per submitted user name — existing or not, so neither the delay nor the
+lock tells an attacker whether a user exists — in the realm database, so the count survives
+restarts and is shared by every AS process. Each failure slows the answer down a little more;
+``max_failures`` failures within ``window`` lock that user name for ``lock_seconds``. While
+locked, no password is even checked. A successful sign-in clears the count. The row key is
+the SHA-256 of the user name: the table holds no attacker-chosen text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from smartrealm.oauth.passwords import token_hash
+
+PURGE_AFTER = 86400  # rows idle this long are forgotten
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lock_seconds: int = 900
+    window: int = 900  # failures older than this no longer count
+    base_delay: float = 0.25  # seconds added to the 2nd failure's answer, doubling after
+    max_delay: float = 2.0
+
+    def delay(self, failures: int) -> float:
+        if failures <= 1:
+            return 0.0
+        return min(self.base_delay * 2.0 ** (failures - 2), self.max_delay)
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    failures: int  # failures in the current window (0 right after a lock starts)
+    locked_until: int  # epoch seconds; 0 when not locked
+
+
+class LoginFailureStore(Protocol):
+    def locked_until(self, username: str, now: int) -> int:
+        """Epoch seconds until which ``username`` is locked; 0 when it is not."""
+        ...
+
+    def record_failure(self, username: str, now: int, policy: LoginPolicy) -> FailureCount:
+        """Count one failure atomically; the failure that reaches ``max_failures`` starts
+        the lock."""
+        ...
+
+    def clear(self, username: str) -> None: ...
+
+
+class SqlLoginFailureStore:
+    """Table ``as_login_failures`` (created on construction, idempotent)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._t = Table(
+            "as_login_failures", MetaData(),
+            Column("user_key", String(64), primary_key=True),
+            Column("failures", Integer, nullable=False),
+            Column("window_start", Integer, nullable=False),
+            Column("locked_until", Integer, nullable=False),
+            Column("last_seen", Integer, nullable=False, index=True))
+        self._t.create(engine, checkfirst=True)
+
+    def locked_until(self, username: str, now: int) -> int:
+        query = select(self._t.c.locked_until).where(self._t.c.user_key == token_hash(username))
+        with self._engine.connect() as conn:
+            until = conn.execute(query).scalar_one_or_none()
+        return until if until is not None and until > now else 0
+
+    def record_failure(self, username: str, now: int, policy: LoginPolicy) -> FailureCount:
+        key = token_hash(username)
+        if not self._increment(key, now, policy):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(delete(self._t).where(self._t.c.last_seen < now - PURGE_AFTER))
+                    conn.execute(self._t.insert().values(
+                        user_key=key, failures=1, window_start=now, locked_until=0,
+                        last_seen=now))
+            except IntegrityError:  # another process inserted first: count on its row
+                self._increment(key, now, policy)
+        return self._lock_if_due(key, now, policy)
+
+    def _increment(self, key: str, now: int, policy: LoginPolicy) -> bool:
+        t = self._t
+        stale = t.c.window_start < now - policy.window
+        statement = update(t).where(t.c.user_key == key).values(
+            failures=case((stale, 1), else_=t.c.failures + 1),
+            window_start=case((stale, now), else_=t.c.window_start), last_seen=now)
+        with self._engine.begin() as conn:
+            return bool(conn.execute(statement).rowcount)
+
+    def _lock_if_due(self, key: str, now: int, policy: LoginPolicy) -> FailureCount:
+        t = self._t
+        with self._engine.begin() as conn:
+            # Only the update that crosses the threshold starts the lock (and resets the
+            # count), so concurrent failures cannot extend it.
+            locked = conn.execute(update(t).where(
+                t.c.user_key == key, t.c.failures >= policy.max_failures,
+            ).values(failures=0, window_start=now, locked_until=now + policy.lock_seconds)
+            ).rowcount
+            row = conn.execute(select(t.c.failures, t.c.locked_until)
+                               .where(t.c.user_key == key)).one()
+        until = row.locked_until if locked or row.locked_until > now else 0
+        return FailureCount(policy.max_failures if locked else row.failures, until)
+
+    def clear(self, username: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(self._t).where(self._t.c.user_key == token_hash(username)))
+
