@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo serve test lint typecheck pytest clean
+.PHONY: setup system-deps demo serve test lint typecheck pytest clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,12 @@ pytest: setup system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Benchmarks (issue 4): each prints its figures; nothing is asserted. The search benchmark
+# defaults to 20,000 resources; `.venv/bin/python bench/search_latency.py --help` for 1M.
+bench: setup
+	$(BIN)/python bench/search_latency.py
+	$(BIN)/python bench/bulk_load.py
 
 clean:
 	rm -rf $(VENV) .smartrealm .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from starlette.applications import Starlette
 
-from smartrealm import cli_clients, cli_keys, cli_launch
+from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch
+from smartrealm.realm import tls
 from smartrealm.realm.config import ConfigError, RealmConfig, load_config
 from smartrealm.realm.runner import (
     AUTH_SERVER,
@@ -31,6 +32,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(cli_clients.app, name="client")
 app.command("launch")(cli_launch.launch)
 cli_keys.register(app)  # keys list|rotate, purge
+cli_fhir.register(app)  # load, generate
 # Piped output (CI logs, `make demo | tee`) gets wide lines instead of 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False)
@@ -41,7 +43,9 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm
 
 def _load(config: Path | None) -> RealmConfig:
     try:
-        return load_config(config)
+        realm = load_config(config)
+        tls.require_for(realm.tls, realm.component_urls())  # https components need [tls]
+        return realm
     except ConfigError as exc:
         err_console.print(f"[red]config error[/red] {exc.key}: {exc.problem}")
         raise typer.Exit(2) from None
@@ -121,7 +125,9 @@ def run_component(name: str, config: ConfigOption = None,
     asgi = _build(realm, name)
     # No access log: request lines can carry authorization codes and other secrets.
     settings = uvicorn.Config(asgi, host=component.host, port=component.port,
-                              log_level="warning", access_log=False, lifespan="on")
+                              log_level="warning", access_log=False, lifespan="on",
+                              **tls.uvicorn_options(realm.tls, component.url))
+    tls.enforce_minimum_version(settings)  # §12.1: TLS 1.2 or later only
     uvicorn.Server(settings).run()
 
 

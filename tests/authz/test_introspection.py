@@ -73,8 +73,12 @@ async def test_each_server_sees_its_own_scope_and_patient(ua: httpx.AsyncClient,
     imaging = _ok(await introspect(ua, token, rs_auth(realm, "imaging")))
     details = {d["locations"][0]: d for d in sent["authorization_details"]}
     assert ehr["patient"] == "p0012" and imaging["patient"] == "img0012"
-    assert ehr["scope"] == details[realm.server("ehr").base_url]["scope"]
-    assert imaging["scope"] == details[realm.server("imaging").base_url]["scope"]
+    # Its own data scopes, plus the scopes of no server (SMART §7.1: as in the response).
+    identity = ["openid", "fhirUser", "offline_access"]
+    assert str(ehr["scope"]).split() == details[realm.server("ehr").base_url][
+        "scope"].split() + identity
+    assert str(imaging["scope"]).split() == details[realm.server("imaging").base_url][
+        "scope"].split() + identity
     assert "patient/ImagingStudy.rs" in str(imaging["scope"]).split()
     assert "patient/ImagingStudy.rs" not in str(ehr["scope"]).split()
     # Everything else is the same token.
@@ -198,9 +202,9 @@ async def test_discovery_names_both_endpoints(ua: httpx.AsyncClient, realm: Real
         assert doc["introspection_endpoint"] == f"{realm.auth_server.issuer}/introspect"
         assert doc["revocation_endpoint"] == f"{realm.auth_server.issuer}/revoke"
         assert doc["introspection_endpoint_auth_methods_supported"] == [
-            "client_secret_basic", "client_secret_post"]
+            "client_secret_basic", "client_secret_post", "private_key_jwt"]
         assert doc["revocation_endpoint_auth_methods_supported"] == [
-            "none", "client_secret_basic", "client_secret_post"]
+            "none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
     # Cached for less than a new key's pre-publication (oauth/key_rotation.py).
     assert (await ua.get("/jwks")).headers["cache-control"] == "public, max-age=10"
 

@@ -116,8 +116,10 @@ async def test_each_server_introspects_its_own_share(http: httpx.AsyncClient,
     assert ehr["active"] is True and imaging["active"] is True
     assert ehr["patient"] == "p0012" and imaging["patient"] == "img0012"
     assert ehr["aud"] == imaging["aud"] == [realm.base("ehr"), realm.base("imaging")]
-    assert ehr["scope"] == " ".join(tokens.scopes_for(realm.base("ehr")))
-    assert imaging["scope"] == " ".join(tokens.scopes_for(realm.base("imaging")))
+    # Its own data scopes, plus the scopes of no server (SMART §7.1: as in the response).
+    identity = ["openid", "fhirUser"]
+    assert ehr["scope"].split() == [*tokens.scopes_for(realm.base("ehr")), *identity]
+    assert imaging["scope"].split() == [*tokens.scopes_for(realm.base("imaging")), *identity]
     assert ehr["authorization_details"] == list(tokens.authorization_details)
     # The lab is not in the audience: for it the token is not active.
     assert await _introspect(http, realm, tokens.access_token, "lab") == {"active": False}

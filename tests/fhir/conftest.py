@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from smartrealm.fhir.app import build_resource_server
 from smartrealm.realm.config import RealmConfig, load_config
+from tests.fhir.search_app import search_server  # noqa: F401  (a fixture)
 from tests.guard.tokens import FakeAuthServer, details_entry, new_key
 
 

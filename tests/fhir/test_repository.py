@@ -182,5 +182,6 @@ def test_paging_and_total(repo: SqlResourceRepository) -> None:
 
 def test_date_value_bounds_are_inclusive(repo: SqlResourceRepository) -> None:
     repo.bulk_load([patient("a", "Smith", "1", "1980-12-31")])
-    eq = Clause("birthdate", "date", (DateValue("eq", "1980-01-01", "1980-12-31"),))
+    eq = Clause("birthdate", "date", (DateValue("eq", "1980-01-01T00:00:00.000000Z",
+                                                "1981-01-01T00:00:00.000000Z"),))
     assert find(repo, "Patient", "", (eq,)) == ["a"]

@@ -2,13 +2,8 @@ import pytest
 
 from smartrealm.fhir.errors import BadRequest
 from smartrealm.fhir.query import DateValue, ReferenceValue, StringValue, TokenValue
-from smartrealm.fhir.search import (
-    SearchRequest,
-    page_links,
-    parse_date,
-    parse_search,
-    split_values,
-)
+from smartrealm.fhir.search import SearchRequest, page_links, parse_search
+from smartrealm.fhir.search_values import parse_date, split_values
 
 BASE = "http://127.0.0.1:8701/fhir"
 
@@ -37,9 +32,11 @@ def test_reference_forms() -> None:
 
 def test_string_and_date() -> None:
     assert parse("Patient", [("name", "SMI")]).criteria[0].values == (StringValue("smi", "prefix"),)
-    assert parse_date("birthdate", "1980") == DateValue("eq", "1980-01-01", "1980-12-31")
-    assert parse_date("birthdate", "ge1980-02") == DateValue("ge", "1980-02-01", "1980-02-31")
-    for bad in ("sa1980", "1980-13", "1980-01-01T10:00", "x"):
+    assert parse_date("birthdate", "1980") == DateValue(
+        "eq", "1980-01-01T00:00:00.000000Z", "1981-01-01T00:00:00.000000Z")
+    assert parse_date("birthdate", "ge1980-02") == DateValue(
+        "ge", "1980-02-01T00:00:00.000000Z", "1980-03-01T00:00:00.000000Z")
+    for bad in ("ap1980", "1980-13", "1980-01-01T25:00", "x"):
         with pytest.raises(BadRequest):
             parse_date("birthdate", bad)
 
@@ -49,9 +46,10 @@ def test_paging_parameters_and_links() -> None:
                                 ("unknown", "1"), ("_format", "json"), ("gender", "")])
     assert (request.count, request.offset, request.used) == (200, 200, (("name", "a b"),))
     links = page_links(BASE, request, total=450)
-    assert [link["relation"] for link in links] == ["self", "next", "previous"]
+    assert [link["relation"] for link in links] == ["self", "first", "previous", "next",
+                                                    "last"]
     assert links[0]["url"] == f"{BASE}/Patient?name=a+b&_count=200&_offset=200"
-    assert links[1]["url"].endswith("_offset=400") and links[2]["url"].endswith("_offset=0")
+    assert links[2]["url"].endswith("_offset=0") and links[3]["url"].endswith("_offset=400")
     with pytest.raises(BadRequest, match="unknown search parameter 'unknown'"):
         parse("Patient", [("unknown", "1")], strict=True)
 

@@ -65,9 +65,12 @@ def test_servers_that_would_get_nothing_are_left_out() -> None:
 
 
 def test_servers_grant_only_what_they_answer() -> None:
-    # The realm's FHIR servers read and search (r, s); v1 spelling survives.
-    grant = backend_grant(REALM, _client(scope="system/*.cruds"), "system/*.cruds", [EHR])
+    # The lab server reads and searches only (r, s; fhir/interactions.py); the EHR also
+    # writes. v1 spelling survives.
+    grant = backend_grant(REALM, _client(scope="system/*.cruds"), "system/*.cruds", [LAB])
     assert grant.scope == "system/*.rs"
+    grant = backend_grant(REALM, _client(scope="system/*.cruds"), "system/*.cruds", [EHR])
+    assert grant.scope == "system/*.cruds"
     grant = backend_grant(REALM, _client(scope="system/*.*"), "system/*.read", [EHR])
     assert grant.scope == "system/*.read"
 

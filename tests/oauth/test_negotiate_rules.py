@@ -76,10 +76,11 @@ def test_v1_requested_v1_returned() -> None:
 
 
 def test_v1_narrowed_keeps_v1_when_it_can() -> None:
-    # .* = cruds; the server reads and searches only: rs = .read
-    assert granted("patient/*.*") == ("patient/*.read",)
-    # .write = cud: nothing left on a read-only server
-    assert granted("patient/Observation.write") == ()
+    # .* = cruds; the imaging server reads and searches only: rs = .read
+    assert granted("patient/*.*", IMAGING) == ("patient/*.read",)
+    # .write = cud: nothing left on a read-only server; all of it on the EHR
+    assert granted("patient/DiagnosticReport.write", IMAGING) == ()
+    assert granted("patient/*.*") == ("patient/*.*",)
 
 
 def test_v1_narrowed_to_a_non_v1_set_becomes_v2() -> None:
@@ -88,7 +89,9 @@ def test_v1_narrowed_to_a_non_v1_set_becomes_v2() -> None:
 
 
 def test_server_support_narrows_letters() -> None:
-    assert granted("patient/Observation.cruds") == ("patient/Observation.rs",)
+    # fhir/interactions.py: imaging is read-only, the EHR reads and writes.
+    assert granted("patient/ImagingStudy.cruds", IMAGING) == ("patient/ImagingStudy.rs",)
+    assert granted("patient/Observation.cruds") == ("patient/Observation.cruds",)
 
 
 def test_client_ceiling_narrows_letters_and_types() -> None:

@@ -40,6 +40,7 @@ from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.rs_credentials import ensure_all
+from smartrealm.realm.tls import client_verify
 from smartrealm.storage import make_engine
 
 
@@ -53,7 +54,8 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     else through a client this app opens and closes."""
     minter = TokenMinter(realm.auth_server.issuer, keys, realm.auth_server.access_token_lifetime,
                          clock)
-    own_http = None if http is not None else httpx.AsyncClient()
+    # Trusts the realm's CA too (realm/tls.py), at least TLS 1.2.
+    own_http = None if http is not None else httpx.AsyncClient(verify=client_verify(realm.tls))
     client = http if http is not None else own_http
     assert client is not None
     if patients is None:
@@ -65,7 +67,8 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     pages = make_pages(realm.auth_server.issuer)
     views = InteractionViews(ctx, pages)
     manage = ManageViews(ctx, pages)
-    api = Endpoints(ctx, ClientJwksCache(client))
+    client_keys = ClientJwksCache(client)  # private_key_jwt clients' jwks_uri documents
+    api = Endpoints(ctx, client_keys)
     p = pages.path
     routes = [
         Route(p("/authorize"), views.authorize, methods=["GET", "POST"]),
@@ -90,7 +93,7 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
         Route(p("/register"), api.register, methods=["POST"]),
     ]
     routes += launch_routes(ctx, pages)  # EHR launch: /api/launch, /ehr, /smart-style.json
-    routes += lifecycle_routes(ctx, p)  # /introspect (RFC 7662), /revoke (RFC 7009)
+    routes += lifecycle_routes(ctx, p, client_keys)  # /introspect (RFC 7662), /revoke (7009)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -13,11 +13,25 @@ from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
 from smartrealm.authz.lifecycle_views import lifecycle_metadata
-from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error, public_json
+from smartrealm.authz.web import (
+    MAX_BODY,
+    cors_for,
+    form_params,
+    no_store_json,
+    oauth_error,
+    public_json,
+)
 from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
-from smartrealm.oauth.endpoints.token import GRANT_TYPES, new_context, token_endpoint
+from smartrealm.oauth.endpoints.token import (
+    GRANT_TYPES,
+    TokenContext,
+    issue_tokens,
+    new_context,
+    run_token_checks,
+)
 from smartrealm.oauth.errors import AccessDenied, InvalidClientMetadata, OAuthError
+from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.key_rotation import JWKS_CACHE_CONTROL
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.registration import register
@@ -67,10 +81,22 @@ class Endpoints:
                 self.ctx.realm.auth_server.token_endpoint, stores.replays,
                 await self.client_keys.keys_for_request(params, stores.clients), context.now)
             context.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
-            body = token_endpoint(context, self.ctx.minter)
+            grant = run_token_checks(context)
+            await self._check_shared_audience(context, grant)
+            body = issue_tokens(context, grant, self.ctx.minter)
         except OAuthError as error:
             return oauth_error(error, basic_auth_used=basic, extra_headers=cors)
         return no_store_json(body, extra_headers=cors)
+
+    async def _check_shared_audience(self, context: TokenContext, grant: Grant) -> None:
+        """Backend Services pick their servers at the token endpoint: like at /authorize,
+        several servers share a token only if each advertises auth-multi-aud-token
+        (design.md; authz/multi_aud.py), else invalid_target. Codes and refresh tokens
+        carry an audience already checked at /authorize (narrowing never widens it)."""
+        if self.ctx.multi_aud is None or context.one("grant_type") != "client_credentials":
+            return
+        await self.ctx.multi_aud.check([self.ctx.realm.server(s.server_id)
+                                        for s in grant.servers])
 
     async def token_preflight(self, request: Request) -> Response:
         headers = {**cors_for(request), "Access-Control-Allow-Methods": "POST",
@@ -128,9 +154,12 @@ class Endpoints:
         try:
             if not self.ctx.realm.registration_open():
                 raise AccessDenied("dynamic client registration is closed", status=403)
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                raise InvalidClientMetadata("the registration request is too large")
             try:
-                meta = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError):
+                meta = json.loads(body)
+            except (ValueError, UnicodeDecodeError, RecursionError):  # absurd nesting too
                 raise InvalidClientMetadata("the body must be a JSON object") from None
             registration = register(meta, self.ctx.now(), self.ctx.realm)
             launch_url = launch_url_metadata(meta)  # EHR launch (§6.1): initiate_login_uri

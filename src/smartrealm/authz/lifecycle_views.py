@@ -10,7 +10,9 @@ Public clients and anonymous callers get 401 ``invalid_client``; a Bearer token 
 active gets 401 ``invalid_token`` (RFC 7662 §2.3).
 
 Revocation authenticates clients exactly as the token endpoint does (public clients by
-``client_id``).
+``client_id``). Both endpoints accept private_key_jwt assertions (SMART §4.5, RFC 7523 §3)
+whose ``aud`` is the token endpoint (as SMART clients send it), the endpoint itself or the
+issuer; the ``jti`` rule is shared with the token endpoint.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
+from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect
 from smartrealm.oauth.endpoints.revoke import revoke
 from smartrealm.oauth.errors import (
@@ -44,15 +49,18 @@ from smartrealm.realm.config import AuthServerConfig
 from smartrealm.realm.rs_credentials import server_id_of
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+CLIENT_METHODS = [*SECRET_METHODS, "private_key_jwt"]
 
 
 def lifecycle_metadata(auth: AuthServerConfig) -> dict[str, Any]:
     """RFC 8414 §2 members for the two endpoints (AS discovery documents)."""
     return {
         "introspection_endpoint": auth.introspection_endpoint,
-        "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint": auth.revocation_endpoint,
-        "revocation_endpoint_auth_methods_supported": ["none", *SECRET_METHODS],
+        "revocation_endpoint_auth_methods_supported": ["none", *CLIENT_METHODS],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
     }
 
 
@@ -78,17 +86,29 @@ def _basic_pair(authorization: str) -> tuple[str, str] | None:
 
 
 class LifecycleViews:
-    def __init__(self, ctx: AuthzContext) -> None:
+    def __init__(self, ctx: AuthzContext, client_keys: ClientJwksCache) -> None:
         self.ctx = ctx
+        self.client_keys = client_keys
         stores = ctx.stores
         self.lookups = TokenLookups(ctx.issuer, OwnTokenVerifier(ctx.issuer, ctx.keys),
                                     stores.tokens, stores.refresh_tokens)
         self.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
 
+    async def _assertions(self, params: Mapping[str, Sequence[str]],
+                          endpoint: str) -> AssertionVerifier:
+        """private_key_jwt at ``endpoint``: the client's keys (its ``jwks_uri`` document
+        fetched if need be, authz/client_keys.py) and the shared jti replay cache."""
+        stores, auth = self.ctx.stores, self.ctx.realm.auth_server
+        keys = await self.client_keys.keys_for_request(params, stores.clients)
+        return AssertionVerifier(auth.token_endpoint, stores.replays, keys, self.ctx.now(),
+                                 other_audiences=(endpoint, auth.issuer))
+
     async def introspect(self, request: Request) -> Response:
         try:
             params = await form_params(request)
-            caller = self._caller(request.headers.get("authorization"), params)
+            assertions = await self._assertions(
+                params, self.ctx.realm.auth_server.introspection_endpoint)
+            caller = self._caller(request.headers.get("authorization"), params, assertions)
             token = _single(params, "token")
             if not token:
                 raise InvalidRequest("token is required")
@@ -99,8 +119,8 @@ class LifecycleViews:
             return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient))
         return no_store_json(body)
 
-    def _caller(self, authorization: str | None,
-                params: Mapping[str, Sequence[str]]) -> Caller:
+    def _caller(self, authorization: str | None, params: Mapping[str, Sequence[str]],
+                assertions: AssertionVerifier) -> Caller:
         if authorization and authorization.strip().lower().startswith("bearer "):
             if "client_id" in params or "client_secret" in params:
                 raise InvalidRequest("use either a Bearer token or client credentials")
@@ -108,7 +128,8 @@ class LifecycleViews:
         server = self._server_caller(authorization, params)
         if server is not None:
             return server
-        client = authenticate_request(authorization, params, self.ctx.stores.clients.get, None)
+        client = authenticate_request(authorization, params, self.ctx.stores.clients.get,
+                                      assertions)
         if client.is_public:
             raise InvalidClient("a public client cannot introspect tokens")
         return Caller(client.client_id)
@@ -141,8 +162,10 @@ class LifecycleViews:
         authorization = request.headers.get("authorization")
         try:
             params = await form_params(request)
+            assertions = await self._assertions(
+                params, self.ctx.realm.auth_server.revocation_endpoint)
             client = authenticate_request(authorization, params, self.ctx.stores.clients.get,
-                                          None)
+                                          assertions)
             revoke(self.lookups, self.lifecycle, _single(params, "token"),
                    _single(params, "token_type_hint"), client, self.ctx.now())
         except OAuthError as error:
@@ -157,8 +180,9 @@ class LifecycleViews:
         return Response(status_code=204, headers=headers)
 
 
-def lifecycle_routes(ctx: AuthzContext, path: Callable[[str], str]) -> list[Route]:
-    views = LifecycleViews(ctx)
+def lifecycle_routes(ctx: AuthzContext, path: Callable[[str], str],
+                     client_keys: ClientJwksCache) -> list[Route]:
+    views = LifecycleViews(ctx, client_keys)
     return [Route(path("/introspect"), views.introspect, methods=["POST"]),
             Route(path("/revoke"), views.revoke, methods=["POST"]),
             Route(path("/revoke"), views.revoke_preflight, methods=["OPTIONS"])]

@@ -46,7 +46,7 @@ class MultiAudienceCheck:
             response = await self._http.get(url, timeout=TIMEOUT,
                                             headers={"Accept": "application/json"})
             config = response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
             log.warning("smart-configuration of %s unavailable: %s", server.base_url,
                         type(exc).__name__)
             return False

@@ -118,7 +118,7 @@ class HttpPatientDirectory:
             response = await self._http.get(f"{server.base_url}/{path}", params=params,
                                             headers=headers, timeout=10.0)
             data = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
             log.warning("patient lookup on %s failed: %s", server.base_url, type(exc).__name__)
             return None
         return data if isinstance(data, dict) else None

@@ -24,6 +24,12 @@ class SqlReplayCache:
         cache._metadata.create_all(engine)
         return cache
 
+    def purge(self, now: int) -> int:
+        """Delete expired entries (authz/maintenance.py runs it with the other stores): a
+        key that is never presented again would otherwise stay for ever."""
+        with self._engine.begin() as conn:
+            return conn.execute(delete(self._t).where(self._t.c.expires_at <= now)).rowcount
+
     def first_use(self, key: str, expires_at: int, now: int) -> bool:
         digest = hashlib.sha256(key.encode()).hexdigest()
         # Expired rows go first (this key's included), in their own transaction: on

@@ -14,11 +14,25 @@ Decisions (documented for the team):
 * A granular constraint this server cannot evaluate makes that scope grant nothing: an
   unenforceable restriction must never widen access.
 * Types outside the Patient compartment (Practitioner) are fully readable under a
-  ``patient/`` scope for them: they hold no patient data."""
+  ``patient/`` scope for them: they hold no patient data.
+
+Writes (c, u, d; spec §5.1 and §13 item 24's proposal, docs/behaviour.md "Writing"):
+* A ``patient/`` scope writes only inside the patient's compartment *on this server*: a
+  created or updated resource must reference the token's patient here (``Patient/<id>``),
+  a Patient can be written only if it is the patient itself, and types outside the
+  compartment (Practitioner, Organization...) cannot be written at all: an app acting for
+  one patient must not change records shared by everyone.
+* A granular scope restricts writes like reads: the submitted resource must match its
+  query (e.g. the category). Update needs both the stored resource (nothing outside the
+  scope may be overwritten) and the new version (nothing may be moved out of it) to match;
+  delete needs the stored resource to match.
+* ``u`` covers update-as-create ("upsert", §5.1); it never needs ``c`` as well.
+* The checks run on the resource as stored and indexed, inside the write's own database
+  transaction, with the very SQL a search uses; a refusal rolls the write back (403)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from smartrealm.guard import AccessContext
@@ -29,7 +43,8 @@ from .params import COMPARTMENT_PARAM
 from .query import AnyOf, Clause, IdValue, ReferenceValue
 from .search import parse_param
 
-INTERACTIONS = {"r": "read", "s": "search"}
+INTERACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+WRITE_LETTERS = frozenset("cud")
 
 
 @dataclass(frozen=True)
@@ -43,11 +58,12 @@ class Permit:
 
 def authorize(ctx: AccessContext, resource_type: str, letter: str, *,
               base_url: str) -> Permit:
-    """What ``ctx`` may do for ``letter`` ("r" or "s") on ``resource_type``; 403 if nothing."""
+    """What ``ctx`` may do for ``letter`` (c, r, u, d or s) on ``resource_type``; 403 if
+    nothing."""
     scopes = ctx.scopes.for_type(resource_type, letter)
     groups: list[tuple[Clause, ...]] = []
     for scope in scopes:
-        group = _scope_group(scope, resource_type, ctx.patient, base_url)
+        group = _scope_group(scope, resource_type, ctx.patient, base_url, letter)
         if group == ():
             return Permit(resource_type, None, patient_only=False)
         if group is not None:
@@ -80,14 +96,23 @@ def compartment_clause(resource_type: str, patient_id: str) -> Clause:
     return Clause(param, "reference", (ReferenceValue("Patient", patient_id),))
 
 
+def require_match(permit: Permit, holds: Callable[[AnyOf], bool], what: str) -> None:
+    """403 unless the permit is unrestricted or ``holds(restriction)`` (the resource, as
+    the caller's transaction sees it, matches what the scopes allow)."""
+    if permit.restriction is not None and not holds(permit.restriction):
+        raise Forbidden(f"the token's scopes do not allow {what}")
+
+
 def _scope_group(scope: ResourceScope, resource_type: str, patient: str | None,
-                 base_url: str) -> tuple[Clause, ...] | None:
+                 base_url: str, letter: str = "r") -> tuple[Clause, ...] | None:
     """The AND of constraints one scope imposes; None when the scope can grant nothing."""
     clauses: list[Clause] = []
     if scope.context == "patient" and resource_type in COMPARTMENT_PARAM:
         if patient is None:
             return None  # §5.3: a patient/ scope needs a patient in context
         clauses.append(compartment_clause(resource_type, patient))
+    elif scope.context == "patient" and letter in WRITE_LETTERS:
+        return None  # no patient/ writes outside the compartment (docstring)
     for name, value in scope.params:
         try:
             clause = parse_param(resource_type, name, value, base_url=base_url)

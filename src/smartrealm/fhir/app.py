@@ -29,6 +29,7 @@ from smartrealm.guard import (
 )
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
 from smartrealm.realm.sample_data import generate_realm_data
+from smartrealm.realm.tls import client_verify
 from smartrealm.storage import make_engine
 
 from .capability import capability_statement, smart_configuration
@@ -42,6 +43,8 @@ from .errors import (
 )
 from .handlers import FhirResponse, FhirService
 from .repository import ResourceRepository
+from .rest import BaseSlash, read_body, rest_routes
+from .search import form_params
 from .settings import FhirSettings
 from .sql import SqlResourceRepository
 
@@ -75,6 +78,16 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
                                          strict=prefers_strict(request))
         return render(result)
 
+    async def search_post(request: Request) -> Response:
+        # POST [type]/_search: the form body's parameters join the query string's.
+        ctx = await authenticate(request, validator)
+        params = [*request.query_params.multi_items(),
+                  *form_params(request.headers.get("content-type"), await read_body(request))]
+        result = await run_in_threadpool(service.search, ctx,
+                                         request.path_params["resource_type"], params,
+                                         strict=prefers_strict(request))
+        return render(result)
+
     async def read(request: Request) -> Response:
         ctx = await authenticate(request, validator)
         result = await run_in_threadpool(service.read, ctx, request.path_params["resource_type"],
@@ -84,7 +97,10 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
     routes = [
         Route("/metadata", metadata, methods=["GET"]),
         Route("/.well-known/smart-configuration", smart_config, methods=["GET"]),
+        # vread, history, writes, batch/transaction (rest.py): before read and search.
+        *rest_routes(settings, repository, service, lambda r: authenticate(r, validator)),
         Route("/{resource_type}", search, methods=["GET"]),
+        Route("/{resource_type}/_search", search_post, methods=["POST"]),
         Route("/{resource_type}/{resource_id}", read, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=_middleware(),
@@ -124,8 +140,10 @@ def render(result: FhirResponse) -> Response:
 
 def _middleware() -> list[Middleware]:
     # Browser apps call the API with a bearer header, never cookies: any origin is fine.
-    return [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
-                       allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
+    return [Middleware(CORSMiddleware, allow_origins=["*"],
+                       allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+                       allow_headers=["Authorization", "Accept", "Content-Type", "Prefer",
+                                      "If-Match"],
                        expose_headers=["ETag", "Last-Modified", "Location",
                                        "WWW-Authenticate"])]
 
@@ -166,7 +184,8 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     # Seed only a store that never held anything: state persists across restarts.
     if realm.sample_data and repository.is_empty():
         repository.bulk_load(generate_realm_data(realm).get(server_id, []))
-    client = http or httpx.AsyncClient(timeout=10.0)
+    # Outgoing (the AS's JWKS, introspection) trusts the realm's CA too (realm/tls.py).
+    client = http or httpx.AsyncClient(timeout=10.0, verify=client_verify(realm.tls))
     # token_check: "jwt" (signature) or "introspection" (asks the AS; sees revocations).
     validator = checker_for_server(realm, server_id, client)
     fhir = create_app(FhirSettings(realm, server_id), repository, validator)
@@ -181,7 +200,8 @@ def build_resource_server(realm: RealmConfig, server_id: str,
             engine.dispose()
 
     path = urlsplit(rs.base_url).path.rstrip("/")
-    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan)
+    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan,
+                     middleware=[Middleware(BaseSlash, base_path=path)])  # POST [base]
 
 
 def _server(realm: RealmConfig, server_id: str) -> tuple[int, ResourceServerConfig]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 
-from .params import search_params
+from .interactions import scope_suffix, system_interactions, type_interactions, writable
+from .params import search_capability, supported_types
 from .settings import FhirSettings
 
 # design.md: every realm server lists both, exactly as the seed spells them.
@@ -64,12 +65,13 @@ def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
 
 
 def scopes_supported(settings: FhirSettings) -> list[str]:
-    """§1.1: the server SHALL support every scope listed. This server reads and searches
-    (letters r and s) its own types, in every context."""
+    """§1.1: the server SHALL support every scope listed: its own types, in every context,
+    with the letters its profile honours (``cruds`` or ``rs``, fhir/interactions.py)."""
+    suffix = scope_suffix(settings.server.profile)
     scopes = list(NON_RESOURCE_SCOPES)
     for context in ("patient", "user", "system"):
-        scopes.append(f"{context}/*.rs")
-        scopes.extend(f"{context}/{t}.rs" for t in settings.resource_types)
+        scopes.append(f"{context}/*.{suffix}")
+        scopes.extend(f"{context}/{t}.{suffix}" for t in settings.resource_types)
     return scopes
 
 
@@ -88,7 +90,9 @@ def capability_statement(settings: FhirSettings, now: datetime | None = None) ->
         "rest": [{
             "mode": "server",
             "security": _security(settings),
-            "resource": [_resource(t) for t in settings.resource_types],
+            "resource": [_resource(t, settings.server.profile)
+                         for t in settings.resource_types],
+            "interaction": [{"code": c} for c in system_interactions(settings.server.profile)],
         }],
     }
 
@@ -114,12 +118,21 @@ def _security(settings: FhirSettings) -> dict[str, Any]:
     }
 
 
-def _resource(resource_type: str) -> dict[str, Any]:
-    params = [{"name": "_id", "type": "token", "documentation": "Logical id"}]
-    params += [{"name": p.name, "type": p.kind, "documentation": p.documentation}
-               for p in search_params(resource_type).values()]
+def _resource(resource_type: str, profile: str) -> dict[str, Any]:
     return {
         "type": resource_type,
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "searchParam": params,
+        "interaction": [{"code": c} for c in type_interactions(profile)],
+        **_versioning(profile),
+        # searchInclude, searchRevInclude, searchParam (fhir/params.py)
+        **search_capability(resource_type, supported_types(profile)),
     }
+
+
+def _versioning(profile: str) -> dict[str, Any]:
+    """R4 CapabilityStatement.rest.resource flags for what fhir/writes.py does."""
+    flags: dict[str, Any] = {"versioning": "versioned", "readHistory": True}
+    if writable(profile):
+        flags.update({"versioning": "versioned-update", "updateCreate": True,
+                      "conditionalCreate": False, "conditionalUpdate": False,
+                      "conditionalDelete": "not-supported"})
+    return flags

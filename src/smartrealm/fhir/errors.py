@@ -76,9 +76,38 @@ class MethodNotAllowed(FhirError):
     code = "not-supported"
 
 
+class NotAcceptable(FhirError):
+    status = 406
+    code = "not-supported"
+
+
+class Conflict(FhirError):
+    """A concurrent write changed the resource first (FHIR R4 http.html#concurrency)."""
+
+    status = 409
+    code = "conflict"
+
+
 class Gone(FhirError):
     status = 410
     code = "deleted"
+
+
+class PreconditionFailed(FhirError):
+    """``If-Match`` names a version that is not the current one (R4 http.html#concurrency)."""
+
+    status = 412
+    code = "conflict"
+
+
+class PayloadTooLarge(FhirError):
+    status = 413
+    code = "too-costly"
+
+
+class UnsupportedMediaType(FhirError):
+    status = 415
+    code = "not-supported"
 
 
 class Unprocessable(FhirError):

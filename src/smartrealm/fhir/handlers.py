@@ -13,11 +13,11 @@ from typing import Any
 
 from smartrealm.guard import AccessContext
 
-from .access import authorize, check_named_patients
+from .access import authorize
 from .errors import BadRequest, Forbidden, Gone, NotFound
-from .query import Clause, Criterion, IdValue
+from .query import Clause, IdValue
 from .repository import ResourceRepository
-from .search import page_links, parse_search
+from .searchset import Searcher
 from .settings import FhirSettings
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -36,6 +36,7 @@ class FhirService:
     def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
         self.settings = settings
         self.repository = repository
+        self.searcher = Searcher(settings, repository)  # fhir/searchset.py
 
     def read(self, ctx: AccessContext, resource_type: str, resource_id: str) -> FhirResponse:
         self.check_type(resource_type)
@@ -61,23 +62,7 @@ class FhirService:
     def search(self, ctx: AccessContext, resource_type: str,
                params: Sequence[tuple[str, str]], *, strict: bool = False) -> FhirResponse:
         self.check_type(resource_type)
-        permit = authorize(ctx, resource_type, "s", base_url=self.settings.base_url)
-        request = parse_search(resource_type, params, base_url=self.settings.base_url,
-                               strict=strict, default_count=self.settings.default_count,
-                               max_count=self.settings.max_count)
-        check_named_patients(permit, ctx, request.criteria)
-        criteria: list[Criterion] = list(request.criteria)
-        if permit.restriction is not None:
-            criteria.append(permit.restriction)
-        found, total = self.repository.search(resource_type, criteria, count=request.count,
-                                              offset=request.offset)
-        base = self.settings.base_url
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                                  "total": total, "link": page_links(base, request, total)}
-        if found:  # FHIR JSON forbids empty arrays
-            bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                                "resource": r, "search": {"mode": "match"}} for r in found]
-        return FhirResponse(bundle)
+        return FhirResponse(self.searcher.search(ctx, resource_type, params, strict=strict))
 
     def check_type(self, resource_type: str) -> None:
         if resource_type not in self.settings.resource_types:

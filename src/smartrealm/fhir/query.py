@@ -6,7 +6,8 @@ how the access layer expresses "the union of what each granted scope allows" (sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,31 @@ class ReferenceValue:
 
 @dataclass(frozen=True)
 class StringValue:
-    text: str          # already lower-cased for "prefix"/"contains"
+    text: str          # folded (fhir.indexing.fold) for "prefix"/"contains"; as sent for "exact"
     mode: str          # "prefix" | "exact" | "contains"
 
 
 @dataclass(frozen=True)
 class DateValue:
-    """A date range compared with a prefix: ``lo``/``hi`` are the first and last day the
-    written precision covers (``1980`` → 1980-01-01 .. 1980-12-31)."""
+    """A date search (R4 §3.1.1.4.2): the half-open UTC range ``[lo, hi)`` the written
+    precision covers (``1980`` → 1980-01-01T00:00Z .. 1981-01-01T00:00Z), and a prefix."""
 
-    prefix: str        # "eq" | "lt" | "le" | "gt" | "ge"
+    prefix: str        # "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "sa" | "eb"
     lo: str
     hi: str
+
+
+@dataclass(frozen=True)
+class QuantityValue:
+    """``[prefix]number[|system|code]`` (R4 §3.1.1.4.5). ``lo``/``hi`` is the range the
+    number's written precision implies (``5.4`` → [5.35, 5.45)), used by eq/ne/ap."""
+
+    prefix: str
+    number: float
+    lo: float
+    hi: float
+    system: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,13 +63,22 @@ class IdValue:
     id: str
 
 
-Value = TokenValue | ReferenceValue | StringValue | DateValue | IdValue
+@dataclass(frozen=True)
+class MissingValue:
+    """``param:missing=true|false``: whether the resource has no value for the param."""
+
+    missing: bool
+
+
+Value = TokenValue | ReferenceValue | StringValue | DateValue | QuantityValue | IdValue \
+    | MissingValue
 
 
 @dataclass(frozen=True)
 class Clause:
-    param: str                   # a search parameter name, or "_id"
-    kind: str                    # "token" | "reference" | "string" | "date" | "id"
+    param: str                   # a search parameter name, "_id" or "_lastUpdated"
+    kind: str                    # "token" | "reference" | "string" | "date" | "quantity" |
+    #                              "id" | "lastUpdated"
     values: tuple[Value, ...]    # OR
 
 
@@ -65,3 +88,30 @@ class AnyOf:
 
 
 Criterion = Clause | AnyOf
+
+
+@dataclass(frozen=True)
+class SortKey:
+    param: str          # "_id" | "_lastUpdated" | a search parameter name
+    kind: str           # "id" | "lastUpdated" | the parameter's kind
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """One page of a search: ``count`` matches after skipping ``offset``, in ``sort`` order
+    (then by id); ``total`` asks for the number of all matches too."""
+
+    resource_type: str
+    criteria: tuple[Criterion, ...]
+    count: int
+    offset: int = 0
+    sort: tuple[SortKey, ...] = ()
+    total: bool = True
+
+
+@dataclass(frozen=True)
+class Page:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    total: int | None = None    # None when not asked for
+    more: bool = False          # there are matches after this page

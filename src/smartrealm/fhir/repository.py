@@ -4,10 +4,11 @@ the handlers see only this protocol."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .query import Criterion
+from .query import Criterion, Page, PageQuery
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,45 @@ class StoredResource:
     version_id: int
     last_updated: str          # FHIR instant
     deleted: bool
+
+
+class VersionConflictError(Exception):
+    """A concurrent write stored the same version first; nothing of this write was kept."""
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Versions of the given types, newest first. ``types`` pairs each type with the
+    restriction on it (None: every resource of the type); a restricted type contributes
+    only versions of resources whose *current* state matches it (the caller still checks
+    each version: see ``versions_matching``)."""
+
+    types: tuple[tuple[str, Criterion | None], ...]
+    resource_id: str | None = None   # instance history: one resource (of the one type)
+    since: str | None = None         # only versions stamped at or after this UTC instant
+    count: int = 20
+    offset: int = 0
+
+
+class WriteSession(Protocol):
+    """Reads and writes inside one database transaction (``ResourceRepository.transaction``):
+    everything is kept together at the end, or nothing at all."""
+
+    def get(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        ...
+
+    def put(self, resource: dict[str, Any]) -> StoredResource:
+        """A new version of ``resource`` (its ``id`` is set), as ``ResourceRepository.put``."""
+        ...
+
+    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The deletion version; None when nothing live was there."""
+        ...
+
+    def matches(self, resource_type: str, resource_id: str,
+                criteria: Sequence[Criterion]) -> bool:
+        """Does the resource, as this transaction sees it now, match every criterion?"""
+        ...
 
 
 class ResourceRepository(Protocol):
@@ -38,6 +78,11 @@ class ResourceRepository(Protocol):
         total number of matches."""
         ...
 
+    def page(self, query: PageQuery) -> Page:
+        """One page of live resources matching every criterion, in the query's order
+        (then by id), with the total number of matches when the query asks for it."""
+        ...
+
     def count(self, resource_type: str | None = None) -> int:
         """Live resources, of one type or of all."""
         ...
@@ -49,4 +94,24 @@ class ResourceRepository(Protocol):
 
     def bulk_load(self, resources: Iterable[dict[str, Any]]) -> int:
         """``put`` many resources in one transaction; returns how many were written."""
+        ...
+
+    def vread(self, resource_type: str, resource_id: str,
+              version_id: int) -> StoredResource | None:
+        """One version (a deletion version has ``deleted`` set and the last live content)."""
+        ...
+
+    def history(self, query: HistoryQuery) -> tuple[list[StoredResource], int]:
+        """One page of versions and the number of versions the query selects."""
+        ...
+
+    def versions_matching(self, versions: Sequence[StoredResource],
+                          criteria: Sequence[Criterion]) -> list[bool]:
+        """For each version, would it match every criterion if it were current? Evaluated
+        by the same SQL as a search (so history and search can never disagree), in a
+        transaction that is always rolled back."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[WriteSession]:
+        """A write session; raises ``VersionConflictError`` when a concurrent write collided."""
         ...

@@ -1,35 +1,41 @@
-"""Parse FHIR search parameters (http://hl7.org/fhir/R4/search.html) into query criteria.
+"""Parse a FHIR search request (http://hl7.org/fhir/R4/search.html) into criteria and
+result parameters, and build its paging links.
 
 Unknown parameters are ignored (and left out of the self link, as R4 §3.1.1.4 asks) unless
-the client sent ``Prefer: handling=strict``; a known parameter with an unsupported modifier
-or a malformed value is always a 400, because silently dropping it would widen the result."""
+the client sent ``Prefer: handling=strict``; a known parameter — criterion or result
+parameter — with an unsupported modifier or a malformed value is always a 400 (see
+search_values.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from smartrealm.realm.config import normalize_url
+from .errors import BadRequest, UnsupportedMediaType
+from .params import RESULT_PARAMS, SORTABLE_KINDS, SearchParam, search_params
+from .query import Clause, SortKey
+from .search_values import parse_param, split_values
 
-from .errors import BadRequest
-from .indexing import parse_local_reference
-from .params import RESULT_PARAMS, SearchParam, search_params
-from .query import (
-    Clause,
-    DateValue,
-    IdValue,
-    ReferenceValue,
-    StringValue,
-    TokenValue,
-    Value,
-)
+__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "Include", "SearchRequest", "form_params",
+           "page_links", "parse_param", "parse_search", "split_values"]
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
-_DATE = re.compile(r"^(\d{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
-_DATE_PREFIXES = ("eq", "lt", "le", "gt", "ge")
+SUMMARIES = ("count", "data", "false", "true", "text")
+TOTALS = ("none", "estimate", "accurate")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 1000
+
+
+@dataclass(frozen=True)
+class Include:
+    """``_include=<source>:<param>[:<target>]`` (R4 §3.1.1.5.4). For ``_include`` the
+    source is the searched type; for ``_revinclude`` the target is."""
+
+    source: str
+    param: SearchParam
+    target: str | None
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,13 @@ class SearchRequest:
     criteria: tuple[Clause, ...]
     count: int
     offset: int
-    used: tuple[tuple[str, str], ...]   # the parameters honoured, as sent (for links)
+    used: tuple[tuple[str, str], ...]   # the criteria honoured, as sent (for links)
+    sort: tuple[SortKey, ...] = ()
+    summary: str | None = None          # "count" | "data" | None (full resources)
+    total: str = "accurate"             # "none" | "estimate" | "accurate"
+    includes: tuple[Include, ...] = ()
+    revincludes: tuple[Include, ...] = ()
+    results: tuple[tuple[str, str], ...] = ()  # result parameters honoured (for links)
 
 
 def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, base_url: str,
@@ -46,15 +58,14 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, base_
                  max_count: int = MAX_COUNT) -> SearchRequest:
     criteria: list[Clause] = []
     used: list[tuple[str, str]] = []
-    count, offset = default_count, 0
+    results: list[tuple[str, str]] = []
     for name, raw in params:
-        if name == "_count":
-            count = min(_non_negative(name, raw), max_count)
-        elif name == "_offset":
-            offset = _non_negative(name, raw)
-        elif name in RESULT_PARAMS or not raw:
-            continue  # _format: we only speak JSON; an empty value means "no criterion"
-        else:
+        if "\x00" in raw or "\x00" in name:
+            raise BadRequest("search parameters must not contain NUL characters")
+        if name.partition(":")[0] in RESULT_PARAMS:
+            _no_result_modifier(name)
+            results.append((name, raw))
+        elif raw:  # an empty value means "no criterion" (R4 §3.1.1.4)
             clause = parse_param(resource_type, name, raw, base_url=base_url)
             if clause is None:
                 if strict:
@@ -62,107 +73,163 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, base_
                 continue
             criteria.append(clause)
             used.append((name, raw))
-    return SearchRequest(resource_type, tuple(criteria), count, offset, tuple(used))
+    return _with_results(SearchRequest(resource_type, tuple(criteria), default_count, 0,
+                                       tuple(used)), results, max_count)
 
 
-def parse_param(resource_type: str, name: str, raw: str, *, base_url: str) -> Clause | None:
-    """One ``name[:modifier]=value[,value]`` as a Clause; None if the name is unknown."""
-    base_name, _, modifier = name.partition(":")
-    if base_name == "_id":
-        _no_modifier(name, modifier)
-        return Clause("_id", "id", tuple(IdValue(v) for v in split_values(raw)))
-    param = search_params(resource_type).get(base_name)
-    if param is None:
-        return None
-    values = tuple(_value(param, modifier, v, base_url) for v in split_values(raw))
-    return Clause(param.name, param.kind, values)
+def _no_result_modifier(name: str) -> None:
+    if ":" in name:
+        raise BadRequest(f"modifier :{name.partition(':')[2]} is not supported on "
+                         f"{name.partition(':')[0]}")
 
 
-def split_values(raw: str) -> list[str]:
-    """Split on commas that are not escaped as ``\\,`` (R4 §3.1.1.4.7 "Escaping")."""
-    parts = re.split(r"(?<!\\),", raw)
-    return [p.replace("\\,", ",") for p in parts if p]
+class _Results:
+    """Accumulates the result parameters of one request (R4 §3.1.1.5)."""
+
+    def __init__(self, resource_type: str, count: int, max_count: int) -> None:
+        self.resource_type = resource_type
+        self.count, self.offset, self.max_count = count, 0, max_count
+        self.sort: list[SortKey] = []
+        self.summary: str | None = None
+        self.total = "accurate"
+        self.includes: list[Include] = []
+        self.revincludes: list[Include] = []
+        self.kept: list[tuple[str, str]] = []
+
+    def take(self, name: str, raw: str) -> None:
+        if name == "_count":
+            self.count = min(_non_negative(name, raw), self.max_count)
+        elif name == "_offset":
+            self.offset = _non_negative(name, raw)
+        elif name == "_sort":
+            self.sort += parse_sort(self.resource_type, raw)
+        elif name == "_summary":
+            summary = _choice(name, raw, SUMMARIES)
+            # _summary=true/text: FHIR lets a server return more than asked (R4
+            # §3.1.1.5.8); we return whole resources rather than guess the summary elements.
+            self.summary = summary if summary in ("count", "data") else None
+        elif name == "_total":
+            self.total = _choice(name, raw, TOTALS)
+        elif name == "_include":
+            self.includes.append(parse_include(self.resource_type, raw))
+        elif name == "_revinclude":
+            self.revincludes.append(parse_revinclude(self.resource_type, raw))
+        else:
+            return  # _format, _pretty: we only speak JSON
+        if name not in ("_count", "_offset"):
+            self.kept.append((name, raw))
 
 
-def _value(param: SearchParam, modifier: str, raw: str, base_url: str) -> Value:
-    if param.kind == "token":
-        _no_modifier(param.name, modifier)
-        return parse_token(raw)
-    if param.kind == "reference":
-        return parse_reference(param, modifier, raw, base_url)
-    if param.kind == "string":
-        if modifier not in ("", "contains"):
-            raise BadRequest(f"modifier :{modifier} is not supported on {param.name}")
-        return StringValue(raw.lower(), modifier or "prefix")
-    _no_modifier(param.name, modifier)
-    return parse_date(param.name, raw)
+def _with_results(request: SearchRequest, results: list[tuple[str, str]],
+                  max_count: int) -> SearchRequest:
+    acc = _Results(request.resource_type, request.count, max_count)
+    for name, raw in results:
+        if raw:  # an empty value is no parameter at all
+            acc.take(name, raw)
+    return SearchRequest(request.resource_type, request.criteria, acc.count, acc.offset,
+                         request.used, tuple(acc.sort), acc.summary, acc.total,
+                         tuple(acc.includes), tuple(acc.revincludes), tuple(acc.kept))
 
 
-def parse_token(raw: str) -> TokenValue:
-    if "|" not in raw:
-        return TokenValue(None, raw)
-    system, code = raw.split("|", 1)
-    return TokenValue(system, code or None)
+def parse_sort(resource_type: str, raw: str) -> list[SortKey]:
+    """``_sort=a,-b`` (R4 §3.1.1.5.2): ``-`` sorts descending."""
+    keys: list[SortKey] = []
+    for item in split_values(raw):
+        descending = item.startswith("-")
+        name = item[1:] if descending else item
+        if name in ("_id", "_lastUpdated"):
+            keys.append(SortKey(name, name.lstrip("_") if name == "_id" else "lastUpdated",
+                                descending))
+            continue
+        param = search_params(resource_type).get(name)
+        if param is None or param.kind not in SORTABLE_KINDS:
+            raise BadRequest(f"_sort: {resource_type} cannot be sorted by {name!r}")
+        keys.append(SortKey(param.name, param.kind, descending))
+    return keys
 
 
-def parse_reference(param: SearchParam, modifier: str, raw: str,
-                    base_url: str) -> ReferenceValue:
-    """``Type/id``, a bare ``id`` (of the param's target type), or an absolute URL; on our
-    own base the URL is the same as the relative reference."""
-    if modifier and not modifier[:1].isupper():
-        raise BadRequest(f"modifier :{modifier} is not supported on {param.name}")
-    own = normalize_url(base_url) + "/"
-    if "://" in raw:
-        if not normalize_url(raw).startswith(own):
-            return ReferenceValue(None, None, url=raw)
-        raw = normalize_url(raw)[len(own):]
-    local = parse_local_reference(raw)
-    if local is None:
-        if "/" in raw:
-            raise BadRequest(f"{param.name}: {raw!r} is not a reference")
-        local = (modifier or param.target or "", raw)
-    wanted = param.target or modifier or None
-    if wanted is not None and local[0] != wanted:
-        raise BadRequest(f"{param.name} refers to {wanted}, not {local[0]}")
-    return ReferenceValue(local[0] or None, local[1])
+def parse_include(resource_type: str, raw: str) -> Include:
+    """``_include=<searched type>:<reference param>[:<target type>]``."""
+    include = _include_spec("_include", raw)
+    if include.source != resource_type:
+        raise BadRequest(f"_include: {raw!r} does not start with {resource_type}")
+    return include
 
 
-def parse_date(name: str, raw: str) -> DateValue:
-    prefix, value = ("eq", raw)
-    if raw[:2].isalpha():
-        prefix, value = raw[:2], raw[2:]
-    match = _DATE.match(value)
-    if prefix not in _DATE_PREFIXES or match is None:
-        raise BadRequest(f"{name}: {raw!r} is not a supported date search (use "
-                         "[eq|lt|le|gt|ge]YYYY[-MM[-DD]])")
-    year, month, day = match.group(1), match.group(3), match.group(5)
-    lo = f"{year}-{month or '01'}-{day or '01'}"
-    hi = f"{year}-{month or '12'}-{day or '31'}"
-    return DateValue(prefix, lo, hi)
+def parse_revinclude(resource_type: str, raw: str) -> Include:
+    """``_revinclude=<referring type>:<reference param>[:<searched type>]``."""
+    include = _include_spec("_revinclude", raw)
+    if include.param.target not in (None, resource_type) or \
+            include.target not in (None, resource_type):
+        raise BadRequest(f"_revinclude: {raw!r} cannot refer to {resource_type}")
+    return include
 
 
-def page_links(base_url: str, search: SearchRequest, total: int) -> list[dict[str, str]]:
-    """self / next / previous as absolute URLs (R4 §3.1.1.5 "Paging")."""
+def _include_spec(name: str, raw: str) -> Include:
+    parts = raw.split(":")
+    if len(parts) not in (2, 3):
+        raise BadRequest(f"{name}: {raw!r} is not <type>:<search parameter>[:<target type>] "
+                         "(wildcards are not supported)")
+    param = search_params(parts[0]).get(parts[1])
+    if param is None or param.kind != "reference":
+        raise BadRequest(f"{name}: {parts[0]} has no reference search parameter "
+                         f"{parts[1]!r}")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and param.target not in (None, target):
+        raise BadRequest(f"{name}: {parts[0]}:{parts[1]} does not refer to {target}")
+    return Include(parts[0], param, target)
+
+
+def page_links(base_url: str, search: SearchRequest, total: int | None,
+               more: bool | None = None) -> list[dict[str, str]]:
+    """self / first / previous / next / last as absolute URLs on this server's base that
+    repeat the honoured parameters (R4 §3.1.1.5 "Paging"). ``last`` only when the total is
+    known; ``more`` says whether a next page exists when it is not."""
 
     def url(offset: int) -> str:
-        query = [*search.used, ("_count", str(search.count)), ("_offset", str(offset))]
+        query = [*search.used, *search.results, ("_count", str(search.count)),
+                 ("_offset", str(offset))]
         return f"{base_url}/{search.resource_type}?{urlencode(query)}"
 
-    links = [{"relation": "self", "url": url(search.offset)}]
-    if search.count > 0 and search.offset + search.count < total:
-        links.append({"relation": "next", "url": url(search.offset + search.count)})
-    if search.offset > 0:
-        links.append({"relation": "previous",
-                      "url": url(max(0, search.offset - max(search.count, 1)))})
+    count, offset = search.count, search.offset
+    links = [{"relation": "self", "url": url(offset)}]
+    if count <= 0 or search.summary == "count":
+        return links
+    has_next = more if more is not None else total is not None and offset + count < total
+    links.append({"relation": "first", "url": url(0)})
+    if offset > 0:
+        links.append({"relation": "previous", "url": url(max(0, offset - count))})
+    if has_next:
+        links.append({"relation": "next", "url": url(offset + count)})
+    if total is not None:
+        links.append({"relation": "last", "url": url(max(0, (total - 1) // count * count))})
     return links
 
 
+def form_params(content_type: str | None, body: bytes) -> list[tuple[str, str]]:
+    """The parameters of ``POST [type]/_search`` (R4 http.html#search: "the parameters
+    are in the body as application/x-www-form-urlencoded"); an empty body carries none."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not body and not media:
+        return []
+    if media != FORM_MEDIA_TYPE:
+        raise UnsupportedMediaType(f"a search body must be {FORM_MEDIA_TYPE}, not "
+                                   f"{media or 'untyped'}")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict",
+                         max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the search body is not valid UTF-8 form data (or has more than "
+                         f"{MAX_FORM_FIELDS} fields)") from None
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
+    return raw
+
+
 def _non_negative(name: str, raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise BadRequest(f"{name} must be a non-negative integer")
     return int(raw)
-
-
-def _no_modifier(name: str, modifier: str) -> None:
-    if modifier:
-        raise BadRequest(f"modifier :{modifier} is not supported on {name.partition(':')[0]}")

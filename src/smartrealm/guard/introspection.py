@@ -76,7 +76,7 @@ class IntrospectionValidator:
                 self.endpoint, auth=self._auth, headers={"Accept": "application/json"},
                 data={"token": token, "token_type_hint": "access_token"})
             answer = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
             raise IntrospectionUnavailable(f"{self.endpoint}: {type(exc).__name__}") from None
         if not isinstance(answer, dict):
             log.warning("introspection at %s answered %s", self.endpoint, response.status_code)

@@ -70,7 +70,7 @@ class JwksCache:
             response = await self._http.get(self._uri, headers={"Accept": "application/json"})
             response.raise_for_status()
             document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
             raise KeySetUnavailable(f"cannot fetch {self._uri}: {type(exc).__name__}") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise KeySetUnavailable(f"{self._uri} is not a JWK Set")

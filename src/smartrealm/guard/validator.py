@@ -163,7 +163,7 @@ def _check_key(key: Key, alg: str) -> None:
 def _claims(payload: bytes | None) -> dict[str, Any]:
     try:
         claims = json.loads(payload or b"")
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise TokenRejected("the token payload is not JSON") from None
     if not isinstance(claims, dict):
         raise TokenRejected("the token payload is not a JSON object")

@@ -105,12 +105,16 @@ def check_header(header: Mapping[str, Any]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class AssertionVerifier:
-    """Verifies assertions posted to ``token_endpoint`` at time ``now``."""
+    """Verifies assertions posted to ``token_endpoint`` at time ``now``. At another
+    endpoint (introspection, revocation) ``other_audiences`` names that endpoint and the
+    issuer, which RFC 7523 §3 also accepts as the AS's identity; SMART clients send the
+    token endpoint URL everywhere (§4.5), so it is always accepted."""
 
     token_endpoint: str
     replays: ReplayCache
     keys: KeySource
     now: int
+    other_audiences: tuple[str, ...] = ()
 
     def authenticate(self, form: Mapping[str, Sequence[str]],
                      find_client: Callable[[str], Client | None]) -> Client:
@@ -159,7 +163,7 @@ class AssertionVerifier:
         """RFC 7523 §3: sub, aud, exp (and nbf/iat when present). Returns exp."""
         if claims.get("sub") != client_id:
             raise InvalidClient("the client assertion's sub must equal its iss")
-        if not _audience_ok(claims.get("aud"), self.token_endpoint):
+        if not _audience_ok(claims.get("aud"), (self.token_endpoint, *self.other_audiences)):
             raise InvalidClient(f"the client assertion's aud must be {self.token_endpoint}")
         exp = claims.get("exp")
         if not isinstance(exp, int) or isinstance(exp, bool):
@@ -184,14 +188,14 @@ class AssertionVerifier:
             raise InvalidClient("the client assertion's jti was already used")
 
 
-def _audience_ok(aud: Any, token_endpoint: str) -> bool:
+def _audience_ok(aud: Any, accepted: Sequence[str]) -> bool:
     """RFC 7523 §3: aud identifies the AS; SMART §4.5 fixes it to the token endpoint URL.
     aud may be a string or an array (RFC 7519 §4.1.3)."""
     members = [aud] if isinstance(aud, str) else aud
     if not isinstance(members, list):
         return False
-    wanted = normalize_url(token_endpoint)
-    return any(isinstance(a, str) and _normalized(a) == wanted for a in members)
+    wanted = {normalize_url(url) for url in accepted}
+    return any(isinstance(a, str) and _normalized(a) in wanted for a in members)
 
 
 def _normalized(url: str) -> str | None:

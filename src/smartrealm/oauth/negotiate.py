@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smartrealm.fhir.interactions import server_letters
 from smartrealm.fhir.params import supported_types as profile_types
 from smartrealm.oauth.scope_algebra import meet, minimal, with_letters
 from smartrealm.oauth.scopes import LETTERS, ResourceScope, ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.realm.config import ResourceServerConfig
 
-# The realm's FHIR server answers read, vread, search and history: letters r and s only
-# (fhir/app.py routes; its scopes_supported lists ``.rs``). A proxy's upstream is unknown.
-SERVER_LETTERS = frozenset("rs")
 # Scopes about the user or the grant, not about a server: top-level ``scope`` only.
 IDENTITY_SCOPES = ("openid", "fhirUser", "profile", "offline_access", "online_access")
 REFRESH_SCOPES = ("offline_access", "online_access")
@@ -59,9 +57,13 @@ class ServerOffer:
 
 
 def server_support(server: ResourceServerConfig) -> ServerSupport:
+    """The letters a realm server honours depend on its profile (fhir/interactions.py: the
+    EHR reads and writes, imaging and lab read only), as its scopes_supported says. A
+    proxy's upstream is unknown."""
     if server.mode == "proxy":
         return ServerSupport(None, frozenset(LETTERS))
-    return ServerSupport(frozenset(profile_types(server.profile)), SERVER_LETTERS)
+    return ServerSupport(frozenset(profile_types(server.profile)),
+                         server_letters(server.profile))
 
 
 def client_ceiling(registered: str) -> ScopeSet | None:

@@ -38,7 +38,7 @@ class OwnTokenVerifier:
             if not jws.validate_compact(obj, key, algorithms=[ALGORITHM]):
                 return None
             claims = json.loads(obj.payload or b"")
-        except (JoseError, ValueError, UnicodeError):
+        except (JoseError, ValueError, UnicodeError, RecursionError):
             return None
         return claims if self._claims_ok(claims, now) else None
 

@@ -33,6 +33,7 @@ from smartrealm.oauth.store import (
     Client,
 )
 from smartrealm.realm.config import RealmConfig, is_loopback_url
+from smartrealm.realm.rs_credentials import PREFIX as RS_PREFIX
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -207,6 +208,9 @@ def register(meta: object, now: int, realm: RealmConfig,
     """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet)."""
     if not isinstance(meta, dict):
         raise InvalidClientMetadata("the body must be a JSON object")
+    if client_id is not None and client_id.startswith(RS_PREFIX):
+        # rs:<server id> are the resource servers' own introspection identities.
+        raise InvalidClientMetadata(f"the client_id prefix {RS_PREFIX} is reserved")
     grants = _grant_types(meta)
     redirect_uris = _redirect_uris(meta, grants)
     method = _auth_method(meta, grants)

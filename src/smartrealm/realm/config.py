@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from smartrealm.realm import toml_values as v
+from smartrealm.realm.tls import TlsConfig, parse_tls
 from smartrealm.realm.toml_values import ConfigError as ConfigError
 
 DEFAULT_CONFIG_NAME = "default_realm.toml"
@@ -144,6 +145,7 @@ class RealmConfig:
     resource_servers: tuple[ResourceServerConfig, ...]
     users: tuple[UserConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()
+    tls: TlsConfig = field(default_factory=TlsConfig)  # [tls]: https serving (realm/tls.py)
     source: str = field(default="<default realm>", compare=False)
 
     def server(self, server_id: str) -> ResourceServerConfig:
@@ -171,6 +173,13 @@ class RealmConfig:
             return f"sqlite:///{path.with_name(f'{path.stem}-{component}{path.suffix}')}"
         joiner = "&" if "?" in self.database_url else "?"
         return f"{self.database_url}{joiner}{SCHEMA_PARAM}={component}"
+
+    def component_urls(self) -> dict[str, str]:
+        """Config key → URL of every component (the AS and each resource server)."""
+        urls = {"auth_server.issuer": self.auth_server.issuer}
+        urls.update({f"resource_servers[{i}].base_url": rs.base_url
+                     for i, rs in enumerate(self.resource_servers)})
+        return urls
 
     def loopback_only(self) -> bool:
         urls = [self.auth_server.issuer, *(rs.base_url for rs in self.resource_servers)]
@@ -241,7 +250,7 @@ def load_config(path: Path | None = None) -> RealmConfig:
 
 def parse_config(data: dict[str, Any], base_dir: Path) -> RealmConfig:
     v.only_keys("", data, {"realm", "database", "auth_server", "brands", "resource_servers",
-                          "users", "clients"})
+                          "users", "clients", "tls"})
     realm = v.table(data, "realm")
     database = v.table(data, "database", required=False)
     auth = _auth_server(v.table(data, "auth_server"))
@@ -263,6 +272,7 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> RealmConfig:
         resource_servers=servers,
         users=_users(data, {rs.id for rs in servers}),
         clients=_clients(data, {rs.id for rs in servers}),
+        tls=parse_tls(v.table(data, "tls", required=False), base_dir),
     )
     check_transport_security(config)
     return config

@@ -31,6 +31,7 @@ from smartrealm.client.reuse import check_token_reuse
 from smartrealm.client.tokens import TokenSet
 from smartrealm.realm.config import RealmConfig, normalize_url
 from smartrealm.realm.runner import Launch, RealmStartError, running_realm
+from smartrealm.realm.tls import client_verify
 from smartrealm.realm.useragent import PageLog, UserAgentError, authorize_as_user
 
 SCOPE = ("launch/patient openid fhirUser patient/Patient.rs patient/Encounter.rs "
@@ -63,7 +64,8 @@ def run_demo(realm: RealmConfig, launch: Launch, console: Console) -> bool:
 
 
 async def _play(realm: RealmConfig, console: Console) -> None:
-    async with httpx.AsyncClient(timeout=15.0) as http:
+    # The app and the user trust the realm's CA (realm/tls.py), like its components.
+    async with httpx.AsyncClient(timeout=15.0, verify=client_verify(realm.tls)) as http:
         configs = await _discover(realm, http, console)
         token = await _authorize(realm, http, configs, console)
         await _read_everywhere(realm, http, configs, token, console)
@@ -116,7 +118,7 @@ async def _authorize(realm: RealmConfig, http: httpx.AsyncClient,
     _print_authorize(request.url, console)
     user = next(u for u in realm.users if u.username == "patient")
     log = PageLog()
-    async with httpx.AsyncClient(timeout=15.0) as browser:
+    async with httpx.AsyncClient(timeout=15.0, verify=client_verify(realm.tls)) as browser:
         callback = await authorize_as_user(browser, request.url, redirect_uri,
                                            username=user.username, password=user.password,
                                            log=log)

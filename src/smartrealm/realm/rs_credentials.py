@@ -16,7 +16,7 @@ import time
 from typing import Protocol
 
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
@@ -49,7 +49,13 @@ class SqlRsCredentials:
                         Column("created_at", Integer, nullable=False))
 
     def create_tables(self) -> None:
-        self._metadata.create_all(self._engine)
+        # The AS and an introspection-mode FHIR server start at the same moment and may both
+        # create this table: the loser of that race gets "already exists" (SQLite) or a
+        # unique violation (PostgreSQL). The table exists then, so checking again settles it.
+        try:
+            self._metadata.create_all(self._engine)
+        except DBAPIError:
+            self._metadata.create_all(self._engine)
 
     def secret(self, server_id: str) -> str | None:
         with self._engine.connect() as conn:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from smartrealm.realm.config import RealmConfig
+from smartrealm.realm.tls import client_verify
 
 AUTH_SERVER = "auth_server"
 STARTUP_TIMEOUT = 60.0
@@ -115,7 +117,7 @@ def running_realm(realm: RealmConfig, launch: Launch) -> Iterator[RunningRealm]:
     try:
         for component in running.components:
             running.children[component.name] = _spawn(component, launch, log_dir)
-        _wait_until_ready(running)
+        _wait_until_ready(running, client_verify(realm.tls))
         yield running
     finally:
         stop_children(list(running.children.values()))
@@ -131,29 +133,34 @@ def _spawn(component: Component, launch: Launch, log_dir: Path) -> subprocess.Po
                             env=dict(os.environ))
 
 
-def _wait_until_ready(running: RunningRealm) -> None:
+def _wait_until_ready(running: RunningRealm, verify: ssl.SSLContext) -> None:
+    """Probe each component (over https with the realm's CA, realm/tls.py) until it
+    answers 200."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     pending = list(running.components)
-    with httpx.Client(timeout=2.0) as http:
+    with httpx.Client(timeout=2.0, verify=verify) as http:
         while pending:
             component = pending[0]
             if component.name in running.exited():
                 raise RealmStartError(f"{component.name} exited during start-up:\n"
                                       + running.log_tail(component.name))
-            if _answers(http, component.probe):
+            problem = _probe(http, component.probe)
+            if problem is None:
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
                 raise RealmStartError(f"{component.name} did not answer {component.probe} "
-                                      f"within {STARTUP_TIMEOUT:.0f}s")
+                                      f"within {STARTUP_TIMEOUT:.0f}s (last: {problem})")
             time.sleep(0.1)
 
 
-def _answers(http: httpx.Client, url: str) -> bool:
+def _probe(http: httpx.Client, url: str) -> str | None:
+    """None once ``url`` answers 200, else what went wrong (e.g. a certificate error)."""
     try:
-        return http.get(url).status_code == 200
-    except httpx.HTTPError:
-        return False
+        status = http.get(url).status_code
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if status == 200 else f"status {status}"
 
 
 def _tail(path: Path, lines: int = 30) -> str:

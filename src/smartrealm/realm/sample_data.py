@@ -12,7 +12,7 @@ records across servers (the AS resolves per-server ids by it)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -356,3 +356,11 @@ def _empty(_realm: RealmConfig, _people: list[Person]) -> list[Resource]:
 _GENERATORS: dict[str, Callable[[RealmConfig, list[Person]], list[Resource]]] = {
     "ehr": _ehr, "imaging": _imaging, "lab": _lab, "empty": _empty,
 }
+
+
+def generate_server_data(realm: RealmConfig, profile: str,
+                         numbers: Iterable[int]) -> list[Resource]:
+    """The resources of sample patients ``numbers`` on a server with ``profile``, plus the
+    profile's shared ones (practitioners): `smartrealm generate` writes datasets far larger
+    than memory in chunks through this, dropping the repeated shared resources."""
+    return _GENERATORS[profile](realm, [person(n) for n in numbers])

@@ -6,21 +6,34 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
-from smartrealm.fhir.indexing import index_entries
-from smartrealm.fhir.query import Criterion
-from smartrealm.fhir.repository import StoredResource
+from smartrealm.fhir.query import Criterion, Page, PageQuery
+from smartrealm.fhir.repository import HistoryQuery, StoredResource
 
-from .predicates import criterion_sql, truncate
-from .tables import history, metadata, resources, search_index
+from . import versions
+from .bulk import bulk_write
+from .reindex import ensure_search_index, write_index
+from .search import run_page
+from .tables import history, metadata, resources
 
 # http://hl7.org/fhir/R4/datatypes.html#id
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
+
+
+# Built once and executed with parameters: building a statement per row was most of a
+# bulk load's time (as in sql/reindex.py).
+_CURRENT_VERSION = select(resources.c.version_id).where(
+    resources.c.resource_type == bindparam("rtype"), resources.c.id == bindparam("rid"))
+_INSERT_RESOURCE = insert(resources)
+_UPDATE_RESOURCE = update(resources).where(resources.c.resource_type == bindparam("key_type"),
+                                           resources.c.id == bindparam("key_id"))
+_INSERT_HISTORY = insert(history)
 
 
 def utc_now() -> datetime:
@@ -36,6 +49,9 @@ class SqlResourceRepository:
 
     def create_tables(self) -> None:
         metadata.create_all(self._engine)
+        for index in history.indexes:  # stores created before the index existed
+            index.create(self._engine, checkfirst=True)
+        ensure_search_index(self._engine)  # new params/columns: rebuild (sql/reindex.py)
 
     # ------------------------------------------------------------------ writes
 
@@ -44,37 +60,27 @@ class SqlResourceRepository:
             return self._put(conn, resource, self._current_version(conn, resource))
 
     def bulk_load(self, resources_: Iterable[dict[str, Any]]) -> int:
-        written = 0
-        with self._engine.begin() as conn:
-            for resource in resources_:
-                self._put(conn, resource, self._current_version(conn, resource))
-                written += 1
-        return written
+        with self._engine.begin() as conn:  # many rows per statement (sql/bulk.py)
+            return bulk_write(conn, resources_, self._stamp, _checked_copy)
 
     def delete(self, resource_type: str, resource_id: str) -> bool:
         with self._engine.begin() as conn:
-            row = conn.execute(select(resources.c.version_id, resources.c.content).where(
-                _key(resource_type, resource_id), resources.c.deleted.is_(False))).first()
-            if row is None:
-                return False
-            stamp = self._stamp()
-            version = row.version_id + 1
-            conn.execute(update(resources).where(_key(resource_type, resource_id)).values(
-                version_id=version, last_updated=stamp, deleted=True))
-            conn.execute(insert(history).values(
-                resource_type=resource_type, id=resource_id, version_id=version,
-                last_updated=stamp, content=row.content, deleted=True))
-            conn.execute(delete(search_index).where(
-                search_index.c.resource_type == resource_type,
-                search_index.c.resource_id == resource_id))
-        return True
+            deleted = versions.delete_version(conn, resource_type, resource_id, self._stamp())
+        return deleted is not None
+
+    def transaction(self) -> AbstractContextManager[versions.SqlWriteSession]:
+        return versions.write_session(self._engine, self._put, self._current_version,
+                                      self._stamp)
+
+    def _write(self, conn: Connection, resource: dict[str, Any]) -> dict[str, Any]:
+        return self._put(conn, resource, self._current_version(conn, resource))
 
     def _current_version(self, conn: Connection, resource: dict[str, Any]) -> int | None:
         resource_type, resource_id = resource.get("resourceType"), resource.get("id")
         if not isinstance(resource_type, str) or not isinstance(resource_id, str):
             return None
-        return conn.execute(select(resources.c.version_id).where(
-            _key(resource_type, resource_id))).scalar_one_or_none()
+        return conn.execute(_CURRENT_VERSION, {"rtype": resource_type, "rid": resource_id}
+                            ).scalar_one_or_none()
 
     def _put(self, conn: Connection, resource: dict[str, Any],
              current: int | None) -> dict[str, Any]:
@@ -87,23 +93,12 @@ class SqlResourceRepository:
         row = {"version_id": version, "last_updated": stamp, "deleted": False,
                "content": json.dumps(stored, separators=(",", ":"), ensure_ascii=False)}
         if current is None:
-            conn.execute(insert(resources).values(resource_type=rtype, id=rid, **row))
+            conn.execute(_INSERT_RESOURCE, {"resource_type": rtype, "id": rid, **row})
         else:
-            conn.execute(update(resources).where(_key(rtype, rid)).values(**row))
-        conn.execute(insert(history).values(resource_type=rtype, id=rid, **row))
-        self._reindex(conn, stored)
+            conn.execute(_UPDATE_RESOURCE, {"key_type": rtype, "key_id": rid, **row})
+        conn.execute(_INSERT_HISTORY, {"resource_type": rtype, "id": rid, **row})
+        write_index(conn, stored, fresh=current is None)  # sql/reindex.py
         return stored
-
-    def _reindex(self, conn: Connection, resource: dict[str, Any]) -> None:
-        rtype, rid = resource["resourceType"], resource["id"]
-        conn.execute(delete(search_index).where(search_index.c.resource_type == rtype,
-                                                search_index.c.resource_id == rid))
-        rows = [{"resource_type": rtype, "resource_id": rid, "param": e.param,
-                 "system": truncate(e.system), "value": truncate(e.value),
-                 "ref_type": e.ref_type, "ref_id": e.ref_id}
-                for e in index_entries(resource)]
-        if rows:
-            conn.execute(insert(search_index), rows)
 
     def _stamp(self) -> str:
         return self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
@@ -120,17 +115,23 @@ class SqlResourceRepository:
 
     def search(self, resource_type: str, criteria: Sequence[Criterion], *, count: int,
                offset: int) -> tuple[list[dict[str, Any]], int]:
-        where = and_(resources.c.resource_type == resource_type,
-                     resources.c.deleted.is_(False),
-                     *(criterion_sql(resource_type, c) for c in criteria))
+        found = self.page(PageQuery(resource_type, tuple(criteria), count, offset))
+        return found.resources, found.total or 0
+
+    def page(self, query: PageQuery) -> Page:
         with self._engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(resources).where(where))
-            total_count = int(total.scalar_one())
-            if count <= 0 or offset >= total_count:
-                return [], total_count
-            rows = conn.execute(select(resources.c.content).where(where)
-                                .order_by(resources.c.id).limit(count).offset(offset))
-            return [json.loads(r.content) for r in rows], total_count
+            return run_page(conn, query)
+
+    def vread(self, resource_type: str, resource_id: str,
+              version_id: int) -> StoredResource | None:
+        return versions.vread(self._engine, resource_type, resource_id, version_id)
+
+    def history(self, query: HistoryQuery) -> tuple[list[StoredResource], int]:
+        return versions.history_page(self._engine, query)
+
+    def versions_matching(self, versions_: Sequence[StoredResource],
+                          criteria: Sequence[Criterion]) -> list[bool]:
+        return versions.versions_matching(self._engine, self._write, versions_, criteria)
 
     def is_empty(self) -> bool:
         with self._engine.connect() as conn:

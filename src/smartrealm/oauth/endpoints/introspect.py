@@ -6,9 +6,10 @@ stored, unused (not rotated), unrevoked and unexpired. Anything else is exactly
 ``{"active": false}`` (§7.1: inactive answers reveal nothing).
 
 When the caller is one of the realm's resource servers the answer is that server's view
-(spec §14 item 7): ``scope``, ``patient`` and ``encounter`` come from its own
-``authorization_details`` entry, and a token whose ``aud`` does not name the server is
-inactive for it (RFC 7662 §4: the AS may answer differently depending on who asks).
+(spec §14 item 7): ``patient``, ``encounter`` and the data scopes of ``scope`` come from
+its own ``authorization_details`` entry (identity and refresh scopes stay), and a token
+whose ``aud`` does not name the server is inactive for it (RFC 7662 §4: the AS may answer
+differently depending on who asks).
 """
 
 from __future__ import annotations
@@ -119,13 +120,24 @@ def _for_caller(answer: dict[str, Any], caller: Caller) -> dict[str, Any]:
     entry = _own_entry(answer.get("authorization_details"), own)
     if entry is None:
         return answer
-    answer["scope"] = entry.get("scope", "")
+    answer["scope"] = _own_scope(str(answer.get("scope", "")), entry,
+                                 answer["authorization_details"])
     for name in ("patient", "encounter"):
         if name in entry:
             answer[name] = entry[name]
         else:
             answer.pop(name, None)
     return answer
+
+
+def _own_scope(scope: str, entry: Mapping[str, Any], details: list[Any]) -> str:
+    """The server's own data scopes, plus the scopes that belong to no server (``openid``,
+    ``fhirUser``, ``offline_access``, ...): SMART §7.1 wants ``scope`` "as included in the
+    original access token response", which this is exactly for a one-server token."""
+    per_server = {s for d in details if isinstance(d, dict)
+                  for s in str(d.get("scope", "")).split()}
+    identity = [s for s in scope.split() if s not in per_server]
+    return " ".join(dict.fromkeys([*str(entry.get("scope", "")).split(), *identity]))
 
 
 def _own_entry(details: Any, own: str) -> Mapping[str, Any] | None:

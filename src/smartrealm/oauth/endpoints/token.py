@@ -157,7 +157,8 @@ def check_refresh_client(c: TokenContext) -> None:
 
 
 def narrow_scope(c: TokenContext) -> None:
-    # §4.3: a refresh ``scope`` may narrow the grant (subset or equal), never widen it.
+    # §4.3: a refresh ``scope`` may narrow the grant (subset or equal), never widen it; the
+    # code exchange likewise (issue 3: "the token request may narrow scope ... never widen").
     assert c.grant is not None
     scope = c.one("scope")
     if scope is None:
@@ -182,7 +183,7 @@ COMMON_CHECKS: tuple[Check, ...] = (check_no_repeats, check_grant_type, authenti
                                      check_client_grant_type)
 GRANT_CHECKS: dict[str, tuple[Check, ...]] = {
     "authorization_code": (consume_code, check_code_client, check_redirect_uri,
-                           check_code_verifier, narrow_resources),
+                           check_code_verifier, narrow_scope, narrow_resources),
     "refresh_token": (rotate_refresh_token, check_refresh_client, narrow_scope,
                       narrow_resources),
     "client_credentials": (client_credentials_grant,),
@@ -240,7 +241,12 @@ def record_issue(c: TokenContext, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def token_endpoint(context: TokenContext, minter: TokenMinter) -> dict[str, Any]:
-    grant = run_token_checks(context)
+    return issue_tokens(context, run_token_checks(context), minter)
+
+
+def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> dict[str, Any]:
+    """The response for a request that passed ``run_token_checks`` (the web layer may run
+    checks that need I/O in between, e.g. the servers' multi-audience capability)."""
     if context.one("grant_type") == "client_credentials":
         # §9: short-lived, never a refresh token
         return record_issue(context, backend_response(grant, minter))

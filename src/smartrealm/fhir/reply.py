@@ -1,0 +1,47 @@
+"""What an interaction answers, before any web framework renders it. Unlike a read or a
+search, a write may answer with no body at all (204, ``Prefer: return=minimal``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .handlers import FhirResponse
+from .repository import StoredResource
+from .versioning import outcome_information, return_preference, version_headers
+
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+           401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone",
+           412: "Precondition Failed", 413: "Payload Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    version: StoredResource | None = None  # the version a write stored (Bundle responses)
+
+    @classmethod
+    def of(cls, response: FhirResponse) -> Reply:
+        return cls(response.status, response.body, dict(response.headers))
+
+
+def status_line(status: int) -> str:
+    """``Bundle.entry.response.status``: the code and its reason phrase."""
+    return f"{status} {REASONS.get(status, '')}".rstrip()
+
+
+def written(version: StoredResource, status: int, prefer: str | None, base_url: str,
+            message: str) -> Reply:
+    """The answer to a create or update (R4 http.html#ops: ``Prefer: return=``)."""
+    headers = version_headers(version, base_url, location=True)
+    wanted = return_preference(prefer)
+    if wanted == "minimal":
+        return Reply(status, None, headers, version)
+    if wanted == "OperationOutcome":
+        return Reply(status, outcome_information(message), headers, version)
+    return Reply(status, version.resource, headers, version)

@@ -1,0 +1,156 @@
+"""The REST routes beyond read and search (R4 http.html): vread, history (instance, type,
+system), create, update, delete and batch/transaction at the base. Thin, like app.py:
+authenticate, read the body, call a service in a worker thread, render.
+
+Order of checks for a write: token (401), then the media type (415), then the type is
+served (404) and the server writable (405), then scopes (403), then the body is parsed (400)
+and validated (400/422) — a refused request is refused whatever it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smartrealm.guard import AccessContext
+
+from .bundles import BundleService
+from .errors import PayloadTooLarge
+from .handlers import FhirService
+from .history import HistoryService, parse_history_params
+from .reply import Reply
+from .repository import ResourceRepository
+from .settings import FhirSettings
+from .validation import MAX_BODY, check_media_type
+from .versioning import parse_if_match
+from .writes import WriteService
+
+FHIR_JSON = "application/fhir+json"
+Authenticate = Callable[[Request], Awaitable[AccessContext]]
+
+
+def render_reply(reply: Reply) -> Response:
+    if reply.body is None:
+        return Response(status_code=reply.status, headers=reply.headers)
+    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers,
+                        media_type=FHIR_JSON)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it exceeds MAX_BODY."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _strict(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    return "handling=strict" in prefer.replace(";", ",").split(",")
+
+
+def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: FhirService,
+                authenticate: Authenticate) -> list[BaseRoute]:
+    """The routes, to be listed BEFORE read and search (``_history`` is not a type)."""
+    writes = WriteService(settings, repository)
+    history = HistoryService(settings, repository)
+    bundles = BundleService(reads, writes, history)
+
+    async def call(action: Callable[..., Reply], *args: Any, **kwargs: Any) -> Response:
+        return render_reply(await run_in_threadpool(action, *args, **kwargs))
+
+    async def body_of(request: Request) -> bytes:
+        check_media_type(request.headers.get("content-type"))
+        return await read_body(request)
+
+    async def system_history(request: Request) -> Response:
+        ctx = await authenticate(request)
+        params = parse_history_params(list(request.query_params.multi_items()),
+                                      strict=_strict(request))
+        return await call(history.system, ctx, params)
+
+    async def type_history(request: Request) -> Response:
+        ctx = await authenticate(request)
+        params = parse_history_params(list(request.query_params.multi_items()),
+                                      strict=_strict(request))
+        return await call(history.type_history, ctx,
+                          request.path_params["resource_type"], params)
+
+    async def instance_history(request: Request) -> Response:
+        ctx = await authenticate(request)
+        params = parse_history_params(list(request.query_params.multi_items()),
+                                      strict=_strict(request))
+        path = request.path_params
+        return await call(history.instance, ctx, path["resource_type"],
+                          path["resource_id"], params)
+
+    async def vread(request: Request) -> Response:
+        ctx = await authenticate(request)
+        path = request.path_params
+        return await call(history.vread, ctx, path["resource_type"],
+                          path["resource_id"], path["version_id"])
+
+    async def create(request: Request) -> Response:
+        ctx = await authenticate(request)
+        body = await body_of(request)
+        return await call(writes.create, ctx, request.path_params["resource_type"],
+                          body, request.headers.get("prefer"))
+
+    async def update(request: Request) -> Response:
+        ctx = await authenticate(request)
+        if_match = parse_if_match(request.headers.get("if-match"))
+        body = await body_of(request)
+        path = request.path_params
+        return await call(writes.update, ctx, path["resource_type"],
+                          path["resource_id"], body, if_match=if_match,
+                          prefer=request.headers.get("prefer"))
+
+    async def delete(request: Request) -> Response:
+        ctx = await authenticate(request)
+        path = request.path_params
+        return await call(writes.delete, ctx, path["resource_type"],
+                          path["resource_id"],
+                          if_match=parse_if_match(request.headers.get("if-match")),
+                          prefer=request.headers.get("prefer"))
+
+    async def bundle(request: Request) -> Response:
+        ctx = await authenticate(request)
+        body = await body_of(request)
+        return await call(bundles.process, ctx, body, request.headers.get("prefer"))
+
+    return [
+        Route("/", bundle, methods=["POST"]),
+        Route("/_history", system_history, methods=["GET"]),
+        Route("/{resource_type}/_history", type_history, methods=["GET"]),
+        Route("/{resource_type}/{resource_id}/_history", instance_history, methods=["GET"]),
+        Route("/{resource_type}/{resource_id}/_history/{version_id}", vread, methods=["GET"]),
+        Route("/{resource_type}", create, methods=["POST"]),
+        Route("/{resource_type}/{resource_id}", update, methods=["PUT"]),
+        Route("/{resource_type}/{resource_id}", delete, methods=["DELETE"]),
+    ]
+
+
+class BaseSlash:
+    """ASGI middleware: ``POST [base]`` (no trailing slash) reaches the base route instead
+    of being redirected (a client does not re-POST a body after a 307)."""
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.base_path = base_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.base_path and scope["path"] == self.base_path:
+            scope = {**scope, "path": self.base_path + "/",
+                     "raw_path": (self.base_path + "/").encode()}
+        await self.app(scope, receive, send)

@@ -1,0 +1,172 @@
+"""create, update (and update-as-create) and delete (R4 http.html#create, #update, #delete),
+with the SMART write rules of ``access.py``. Each write runs in one database transaction in
+which the scope checks see the resource exactly as stored; a refusal rolls it back.
+
+The ``*_in`` functions work inside a caller's ``WriteSession``, so a transaction Bundle runs
+the very same steps for each of its entries."""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from smartrealm.guard import AccessContext
+
+from .access import Permit, authorize, require_match
+from .errors import BadRequest, Conflict, MethodNotAllowed, NotFound, PreconditionFailed
+from .interactions import writable
+from .reply import Reply, written
+from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
+from .settings import FhirSettings
+from .validation import parse_json, validate_resource
+from .versioning import outcome_information, return_preference
+
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # R4 datatypes.html#id
+
+
+def check_id(resource_id: str) -> str:
+    if not FHIR_ID.match(resource_id):
+        raise BadRequest(f"{resource_id[:80]!r} is not a valid FHIR id")
+    return resource_id
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def parsed(body: Any) -> Any:
+    """Request bytes are parsed only once the interaction is known to be allowed, so a
+    refused request answers 403/405 whatever its body."""
+    return parse_json(body) if isinstance(body, bytes) else body
+
+
+def for_create(resource: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    """R4 http.html#create: an ``id`` in the body is ignored; the server assigns one."""
+    prepared = copy.deepcopy(resource)
+    prepared["id"] = resource_id
+    return prepared
+
+
+def for_update(resource: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    """R4 http.html#update: the body's ``id`` SHALL be present and equal the URL's (400)."""
+    if "id" not in resource:
+        raise BadRequest("an update must carry the resource's id (R4 http.html#update)")
+    if resource["id"] != resource_id:
+        raise BadRequest(f"the resource id {str(resource['id'])[:64]!r} differs from the id "
+                         f"in the URL ({resource_id!r})")
+    return copy.deepcopy(resource)
+
+
+# --------------------------------------------------------------------------- in a session
+
+
+def _in_scope(session: WriteSession, permit: Permit, resource_type: str,
+              resource_id: str, what: str) -> None:
+    require_match(permit, lambda r: session.matches(resource_type, resource_id, (r,)), what)
+
+
+def create_in(session: WriteSession, permit: Permit, resource: dict[str, Any]) -> StoredResource:
+    resource_type, resource_id = resource["resourceType"], resource["id"]
+    if session.get(resource_type, resource_id) is not None:
+        raise Conflict(f"{resource_type}/{resource_id} exists already")
+    version = session.put(resource)
+    _in_scope(session, permit, resource_type, resource_id, f"creating this {resource_type}")
+    return version
+
+
+def update_in(session: WriteSession, permit: Permit, resource: dict[str, Any],
+              if_match: int | None) -> tuple[StoredResource, bool]:
+    """The new version, and whether it brought the resource into existence (201)."""
+    resource_type, resource_id = resource["resourceType"], resource["id"]
+    current = session.get(resource_type, resource_id)
+    if if_match is not None and (current is None or current.version_id != if_match):
+        raise PreconditionFailed(f'{resource_type}/{resource_id} is not at version '
+                                 f'W/"{if_match}"')
+    live = current is not None and not current.deleted
+    if live:  # nothing outside the token's scopes may be overwritten
+        _in_scope(session, permit, resource_type, resource_id,
+                  f"changing {resource_type}/{resource_id}")
+    version = session.put(resource)
+    # ... and nothing may be written (or moved) outside them.
+    _in_scope(session, permit, resource_type, resource_id, f"writing this {resource_type}")
+    return version, not live
+
+
+def delete_in(session: WriteSession, permit: Permit, resource_type: str, resource_id: str,
+              if_match: int | None) -> StoredResource | None:
+    """The deletion version; None when the resource was deleted already (R4: no effect)."""
+    current = session.get(resource_type, resource_id)
+    if current is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if if_match is not None and current.version_id != if_match:
+        raise PreconditionFailed(f'{resource_type}/{resource_id} is not at version '
+                                 f'W/"{if_match}"')
+    if current.deleted:
+        return None
+    _in_scope(session, permit, resource_type, resource_id,
+              f"deleting {resource_type}/{resource_id}")
+    return session.delete(resource_type, resource_id)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class WriteService:
+    def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
+        self.settings = settings
+        self.repository = repository
+
+    def permit(self, ctx: AccessContext, resource_type: str, letter: str) -> Permit:
+        """The type must be served (404) and this server writable (405) before scopes."""
+        if resource_type not in self.settings.resource_types:
+            raise NotFound(f"this server does not serve {resource_type[:64]!r} resources")
+        if not writable(self.settings.server.profile):
+            raise MethodNotAllowed(f"{self.settings.server.name} is read-only: resources "
+                                   f"cannot be created, updated or deleted here")
+        return authorize(ctx, resource_type, letter, base_url=self.settings.base_url)
+
+    @contextmanager
+    def session(self, if_match: int | None = None) -> Iterator[WriteSession]:
+        try:
+            with self.repository.transaction() as session:
+                yield session
+        except VersionConflictError as exc:
+            if if_match is not None:
+                raise PreconditionFailed(str(exc)) from None
+            raise Conflict(f"{exc}; retry the request") from None
+
+    def create(self, ctx: AccessContext, resource_type: str, body: Any,
+               prefer: str | None = None) -> Reply:
+        permit = self.permit(ctx, resource_type, "c")
+        resource = for_create(validate_resource(parsed(body), resource_type), new_id())
+        with self.session() as session:
+            version = create_in(session, permit, resource)
+        return written(version, 201, prefer, self.settings.base_url,
+                       f"created {resource_type}/{resource['id']}")
+
+    def update(self, ctx: AccessContext, resource_type: str, resource_id: str, body: Any,
+               *, if_match: int | None = None, prefer: str | None = None) -> Reply:
+        permit = self.permit(ctx, resource_type, "u")
+        check_id(resource_id)
+        resource = for_update(validate_resource(parsed(body), resource_type), resource_id)
+        with self.session(if_match) as session:
+            version, created = update_in(session, permit, resource, if_match)
+        verb = "created" if created else "updated"
+        return written(version, 201 if created else 200, prefer, self.settings.base_url,
+                       f"{verb} {resource_type}/{resource_id}")
+
+    def delete(self, ctx: AccessContext, resource_type: str, resource_id: str, *,
+               if_match: int | None = None, prefer: str | None = None) -> Reply:
+        permit = self.permit(ctx, resource_type, "d")
+        check_id(resource_id)
+        with self.session(if_match) as session:
+            version = delete_in(session, permit, resource_type, resource_id, if_match)
+        headers = {} if version is None else {"ETag": f'W/"{version.version_id}"'}
+        if return_preference(prefer) == "OperationOutcome":
+            return Reply(200, outcome_information(f"deleted {resource_type}/{resource_id}"),
+                         headers, version)
+        return Reply(204, None, headers, version)

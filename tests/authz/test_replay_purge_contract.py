@@ -1,0 +1,26 @@
+"""The private_key_jwt replay cache takes part in the AS's purge (authz/maintenance.py), on
+SQLite and on PostgreSQL (``sql_url``): expired entries go, live ones stay in force."""
+
+from __future__ import annotations
+
+from smartrealm.authz.maintenance import purge, purgeable_stores
+from smartrealm.authz.sql_replay import SqlReplayCache
+from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.storage import make_engine
+
+
+def test_purge_deletes_only_expired_entries(sql_url: str) -> None:
+    cache = SqlReplayCache.create(make_engine(sql_url))
+    assert cache.first_use("old-1", expires_at=150, now=100)
+    assert cache.first_use("old-2", expires_at=200, now=100)
+    assert cache.first_use("live", expires_at=500, now=100)
+    assert cache.purge(200) == 2
+    assert cache.purge(200) == 0
+    assert not cache.first_use("live", expires_at=600, now=201)  # still a replay
+
+
+def test_the_periodic_purge_covers_the_replay_cache(sql_url: str) -> None:
+    stores = sql_stores(make_engine(sql_url))
+    assert "replays" in purgeable_stores(stores)
+    assert stores.replays.first_use("jti", expires_at=150, now=100)
+    assert purge(stores, 1000)["replays"] == 1
