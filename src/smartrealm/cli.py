@@ -24,6 +24,7 @@ from smartrealm.realm.runner import (
     components,
     free_ports,
     running_realm,
+    stop_on_signals,
     watch,
 )
 
@@ -60,6 +61,7 @@ def serve(config: ConfigOption = None,
     if data_dir is not None:
         realm = realm.relocated({}, data_dir.resolve())
     launch = Launch(config.resolve() if config else None, {}, realm.data_dir)
+    stop_on_signals()
     try:
         with running_realm(realm, launch) as running:
             print_realm(realm)

@@ -45,10 +45,15 @@ def _config_file(tmp_path: Path) -> tuple[Path, dict[str, int]]:
     return path, ports
 
 
-def _start(config: Path, log: Path) -> subprocess.Popen[str]:
+def _start(config: Path, log: Path, ignore_sigint: bool = False) -> subprocess.Popen[str]:
+    def as_background_job() -> None:
+        # What `cmd &` in a non-interactive shell (nohup, CI runners) does to a child.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     return subprocess.Popen([*CLI, "serve", "--config", str(config)], stdout=log.open("w"),
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": "200"},
+                            preexec_fn=as_background_job if ignore_sigint else None)
 
 
 def _wait_until_running(log: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -99,6 +104,15 @@ def test_serve_keeps_state_across_restarts_and_stops_cleanly(tmp_path: Path) -> 
         assert "/interaction/login" in response.headers["location"]
     finally:
         assert _stop(process) == 0
+
+
+def test_serve_started_as_a_background_job_still_stops_on_sigint(tmp_path: Path) -> None:
+    config, _ports = _config_file(tmp_path)
+    log = tmp_path / "serve.log"
+    process = _start(config, log, ignore_sigint=True)
+    _wait_until_running(log, process)
+    assert _stop(process) == 0
+    assert "stopped (interrupted)" in log.read_text()
 
 
 def test_serve_with_a_bad_config_names_the_key(tmp_path: Path) -> None:

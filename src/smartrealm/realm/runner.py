@@ -184,12 +184,19 @@ def stop_children(children: list[subprocess.Popen[bytes]], grace: float = 10.0) 
             child.wait()
 
 
-def watch(running: RunningRealm) -> str:
-    """Block until Ctrl-C, SIGTERM or a component's exit; returns why it stopped."""
-    def on_term(_signum: int, _frame: object) -> None:
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM both stop the realm. Installed explicitly: a process started in the
+    background by a non-interactive shell (nohup, `cmd &`, some CI runners) inherits SIGINT
+    as *ignored*, and Ctrl-C or `kill -INT` would then never reach us."""
+    def on_signal(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def watch(running: RunningRealm) -> str:
+    """Block until Ctrl-C, SIGTERM or a component's exit; returns why it stopped."""
     try:
         while not running.exited():
             time.sleep(0.5)
