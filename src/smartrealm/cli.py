@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from starlette.applications import Starlette
 
 from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch
+from smartrealm.cli_common import ConfigOption, console, err_console, fail, load_realm
 from smartrealm.realm import tls
-from smartrealm.realm.config import ConfigError, RealmConfig, load_config
+from smartrealm.realm.config import ConfigError, RealmConfig
 from smartrealm.realm.runner import (
     AUTH_SERVER,
     Launch,
@@ -34,22 +33,17 @@ app.add_typer(cli_clients.app, name="client")
 app.command("launch")(cli_launch.launch)
 cli_keys.register(app)  # keys list|rotate, purge
 cli_fhir.register(app)  # load, generate
-# Piped output (CI logs, `make demo | tee`) gets wide lines instead of 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
-                         "(default: the embedded default realm).", dir_okay=False)]
 
 
 def _load(config: Path | None) -> RealmConfig:
+    """The realm, for commands that serve it: https components also need [tls]."""
+    realm = load_realm(config)
     try:
-        realm = load_config(config)
-        tls.require_for(realm.tls, realm.component_urls())  # https components need [tls]
-        return realm
+        tls.require_for(realm.tls, realm.component_urls())
     except ConfigError as exc:
-        err_console.print(f"[red]config error[/red] {exc.key}: {exc.problem}")
-        raise typer.Exit(2) from None
+        raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
+    return realm
 
 
 @app.command()

@@ -8,7 +8,6 @@ the command and ``/register`` accept and refuse the same clients.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,40 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.cli_common import ConfigOption, DataDirOption, console
+from smartrealm.cli_common import fail as _fail
+from smartrealm.cli_common import load_realm as _realm
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.registration import Registration, register
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, PUBLIC, SECRET_BASIC, Client, ClientStore
-from smartrealm.realm.config import ConfigError, RealmConfig, load_config
+from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Register, list and remove the realm's OAuth clients.")
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
-                         "(default: the embedded default realm).", dir_okay=False)]
-DataDirOption = Annotated[Path | None, typer.Option(help="State directory "
-                          "(default: realm.data_dir, ./.smartrealm).")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(message)
-    return typer.Exit(code)
-
-
-def _realm(config: Path | None, data_dir: Path | None) -> RealmConfig:
-    try:
-        realm = load_config(config)
-    except ConfigError as exc:
-        raise _fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
-    return realm.relocated({}, data_dir.resolve()) if data_dir is not None else realm
 
 
 def _database_exists(realm: RealmConfig) -> bool:

@@ -12,18 +12,17 @@ a running server sees the loaded data at once).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartrealm.cli_common import ConfigOption, DataDirOption, console, err_console
 from smartrealm.fhir.loader import LoadReport, load, read_items
 from smartrealm.fhir.params import COMPARTMENT_PARAM, supported_types
 from smartrealm.fhir.sql import SqlResourceRepository
@@ -31,13 +30,6 @@ from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConf
 from smartrealm.realm.sample_data import generate_server_data
 from smartrealm.storage import make_engine
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
-                         "(default: the embedded default realm).", dir_okay=False)]
-DataDirOption = Annotated[Path | None, typer.Option(help="State directory "
-                          "(default: realm.data_dir, ./.smartrealm).")]
 SHOWN_ERRORS = 50
 GENERATE_CHUNK = 200  # patients per generator call
 

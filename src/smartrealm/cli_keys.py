@@ -8,16 +8,13 @@ does the same every few minutes (``authz.maintenance``); this is for a stopped r
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from smartrealm.authz.app import key_store
 from smartrealm.authz.maintenance import purge as purge_stores
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.cli_common import ConfigOption, DataDirOption, console
+from smartrealm.cli_common import fail as fail
+from smartrealm.cli_common import load_realm as load_realm
 from smartrealm.oauth.key_rotation import (
     RELOAD_INTERVAL,
     key_statuses,
@@ -33,31 +33,11 @@ from smartrealm.oauth.key_rotation import (
     rotate,
 )
 from smartrealm.oauth.keys import KeyStore
-from smartrealm.realm.config import ConfigError, RealmConfig, load_config
+from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="List and rotate the authorization server's signing keys.")
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
-                         "(default: the embedded default realm).", dir_okay=False)]
-DataDirOption = Annotated[Path | None, typer.Option(help="State directory "
-                          "(default: realm.data_dir, ./.smartrealm).")]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(message)
-    return typer.Exit(code)
-
-
-def load_realm(config: Path | None, data_dir: Path | None) -> RealmConfig:
-    try:
-        realm = load_config(config)
-    except ConfigError as exc:
-        raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
-    return realm.relocated({}, data_dir.resolve()) if data_dir is not None else realm
 
 
 def check_state_exists(realm: RealmConfig) -> None:

@@ -10,40 +10,21 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.launch import create_launch
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.cli_common import ConfigOption, DataDirOption, err_console
+from smartrealm.cli_common import fail as _fail
+from smartrealm.cli_common import load_realm as _realm
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.launch_input import parse_launch_input
-from smartrealm.realm.config import ConfigError, RealmConfig, load_config
+from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
-
-err_console = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Realm TOML file "
-                         "(default: the embedded default realm).", dir_okay=False)]
-DataDirOption = Annotated[Path | None, typer.Option(help="State directory "
-                          "(default: realm.data_dir, ./.smartrealm).")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(message)
-    return typer.Exit(code)
-
-
-def _realm(config: Path | None, data_dir: Path | None) -> RealmConfig:
-    try:
-        realm = load_config(config)
-    except ConfigError as exc:
-        raise _fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
-    return realm.relocated({}, data_dir.resolve()) if data_dir is not None else realm
 
 
 def _user(realm: RealmConfig, stores: Stores, username: str) -> User:
