@@ -3,7 +3,7 @@ servers built by build_resource_server, validating tokens from a FakeAuthServer'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,11 @@ import pytest
 from starlette.applications import Starlette
 
 from smartrealm.fhir.app import build_resource_server
+from smartrealm.fhir.sql.repository import SqlResourceRepository
 from smartrealm.realm.config import RealmConfig, load_config
+from smartrealm.storage import make_engine
 from tests.fhir.search_app import search_server  # noqa: F401  (a fixture)
+from tests.fhir.sql_repo import Ticker
 from tests.guard.tokens import FakeAuthServer, details_entry, new_key
 
 
@@ -66,3 +69,18 @@ async def rs(realm: RealmConfig, auth: FakeAuthServer,
     yield Realm(realm, auth, clients)
     for client in clients.values():
         await client.aclose()
+
+
+# One SQL repository per test on every backend (``sql_url``: SQLite and PostgreSQL).
+@pytest.fixture
+def ticker() -> Ticker:
+    return Ticker()
+
+
+@pytest.fixture
+def repo(sql_url: str, ticker: Ticker) -> Iterator[SqlResourceRepository]:
+    engine = make_engine(sql_url)
+    repository = SqlResourceRepository(engine, clock=ticker)
+    repository.create_tables()
+    yield repository
+    engine.dispose()

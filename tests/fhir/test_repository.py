@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,28 +10,9 @@ from smartrealm.fhir.query import AnyOf, Clause, DateValue, IdValue, ReferenceVa
 from smartrealm.fhir.repository import ResourceRepository
 from smartrealm.fhir.search import parse_search
 from smartrealm.fhir.sql import SqlResourceRepository
-from smartrealm.storage import make_engine
 
 BASE = "http://127.0.0.1:8701/fhir"
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
-
-
-class Ticker:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def repo(sql_url: str) -> Iterator[SqlResourceRepository]:
-    engine = make_engine(sql_url)
-    repository = SqlResourceRepository(engine, clock=Ticker())
-    repository.create_tables()
-    yield repository
-    engine.dispose()
 
 
 def patient(pid: str, family: str, mrn: str, birth: str = "1980-05-17") -> dict[str, Any]:

@@ -4,8 +4,6 @@ history, versions_matching): runs on SQLite and on a real PostgreSQL (``sql_url`
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,27 +13,8 @@ from smartrealm.fhir.query import AnyOf, Clause, IdValue, ReferenceValue, TokenV
 from smartrealm.fhir.repository import HistoryQuery, VersionConflictError
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.fhir.sql.tables import history
-from smartrealm.storage import make_engine
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-
-
-class Ticker:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def repo(sql_url: str) -> Iterator[SqlResourceRepository]:
-    engine = make_engine(sql_url)
-    repository = SqlResourceRepository(engine, clock=Ticker())
-    repository.create_tables()
-    yield repository
-    engine.dispose()
 
 
 def obs(oid: str, pid: str, category: str = "laboratory") -> dict[str, Any]:

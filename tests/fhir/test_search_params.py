@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,8 +32,8 @@ from smartrealm.fhir.search import parse_search
 from smartrealm.fhir.search_values import parse_date, parse_param, parse_quantity
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import RealmConfig
-from smartrealm.storage import make_engine
 from tests.fhir.search_app import SearchServer, search_server
+from tests.fhir.sql_repo import Ticker
 from tests.guard.tokens import FakeAuthServer
 
 BASE = "http://127.0.0.1:8701/fhir"
@@ -166,22 +166,9 @@ def test_date_ranges_are_ordered_or_refused(text: str) -> None:
 # --------------------------------------------------------------------------- semantics
 
 
-class Ticker:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
-
-
 @pytest.fixture
-def repo(sql_url: str) -> Iterator[SqlResourceRepository]:
-    engine = make_engine(sql_url)
-    repository = SqlResourceRepository(engine, clock=Ticker())
-    repository.create_tables()
-    yield repository
-    engine.dispose()
+def ticker() -> Ticker:
+    return Ticker(timedelta(minutes=1))
 
 
 def find(repo: SqlResourceRepository, resource_type: str, query: str) -> list[str]:

@@ -4,19 +4,15 @@ seeded realm) and, for sorting, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from smartrealm.fhir.query import PageQuery
 from smartrealm.fhir.search import parse_search
 from smartrealm.fhir.sql import SqlResourceRepository
-from smartrealm.storage import make_engine
 from tests.fhir.conftest import Realm
 from tests.fhir.search_app import SearchServer
 
@@ -106,24 +102,6 @@ async def test_sort_over_http(rs: Realm) -> None:
     for bad in ("gender:x", "nope", "-", "subject"):
         response = await rs.get(f"{rs.ehr}/Patient?_sort={bad}", token)
         assert response.status_code == 400, bad
-
-
-class Ticker:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def repo(sql_url: str) -> Iterator[SqlResourceRepository]:
-    engine = make_engine(sql_url)
-    repository = SqlResourceRepository(engine, clock=Ticker())
-    repository.create_tables()
-    yield repository
-    engine.dispose()
 
 
 def sorted_ids(repo: SqlResourceRepository, resource_type: str, query: str) -> list[str]:
