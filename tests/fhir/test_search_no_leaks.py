@@ -7,11 +7,15 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from smartrealm.realm.config import RealmConfig
+from tests.fhir.proxy_target import proxied_search_server
 from tests.fhir.search_app import SearchServer, entry_ids
+from tests.guard.tokens import FakeAuthServer
 
 CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
 VITAL = f"{CAT}|vital-signs"
@@ -43,9 +47,20 @@ DATA: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def rs(search_server: SearchServer) -> SearchServer:
+async def rs(request: pytest.FixtureRequest, search_server: SearchServer, realm: RealmConfig,
+             auth: FakeAuthServer) -> AsyncIterator[SearchServer]:
+    """The server itself, or (``THROUGH_PROXY``) the same server behind a proxy-mode server
+    (tests/fhir/proxy_target.py). The proxy refuses _include/_revinclude (400), so only the
+    totals and paging tests run through it."""
     search_server.load(DATA)
-    return search_server
+    if getattr(request, "param", "direct") == "direct":
+        yield search_server
+        return
+    async with proxied_search_server(search_server, realm, auth) as proxied:
+        yield proxied
+
+
+THROUGH_PROXY = pytest.mark.parametrize("rs", ["direct", "proxy"], indirect=True)
 
 
 def patient_a(scope: str, rs: SearchServer) -> str:
@@ -119,6 +134,7 @@ async def test_revinclude_of_a_type_not_granted(rs: SearchServer) -> None:
 # --------------------------------------------------------------------------- totals, paging
 
 
+@THROUGH_PROXY
 async def test_totals_count_only_what_the_token_may_see(rs: SearchServer) -> None:
     token = patient_a(f"patient/Observation.rs?category={VITAL}", rs)
     for query in ("Observation", "Observation?patient=pa", "Observation?_summary=count",
@@ -130,6 +146,7 @@ async def test_totals_count_only_what_the_token_may_see(rs: SearchServer) -> Non
     assert (await rs.bundle("Observation?_summary=count", rs.token("user/*.rs")))["total"] == 4
 
 
+@THROUGH_PROXY
 async def test_patient_search_naming_several_patients_counts_one(rs: SearchServer) -> None:
     token = patient_a("patient/Patient.rs", rs)
     body = await rs.bundle("Patient?_id=pa,pb&_summary=count", token)
@@ -139,6 +156,7 @@ async def test_patient_search_naming_several_patients_counts_one(rs: SearchServe
         link["relation"] for link in lister["link"]} == {"last"}
 
 
+@THROUGH_PROXY
 async def test_paging_links_do_not_hint_at_hidden_matches(rs: SearchServer) -> None:
     token = patient_a(f"patient/Observation.rs?category={VITAL}", rs)
     for query in ("Observation?_count=1", "Observation?_count=1&_total=none"):

@@ -12,9 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.fhir import proxy_target
 from tests.fhir.conftest import Realm
 from tests.fhir.restkit import LAB, LAB_SYSTEM, VITALS, call, observation, patient, unique
 from tests.guard.tokens import details_entry
+
+# The proxy target's fixtures (tests/fhir/proxy_target.py).
+proxy_app = proxy_target.proxy_app
+proxy_rs = proxy_target.proxy_rs
 
 ME, OTHER = "p0001", "p0002"
 ADMIN = "user/*.cruds"
@@ -41,6 +46,18 @@ async def _total(rs: Realm, admin: str) -> int:
     response = await call(rs, "GET", "Observation?_count=0", admin)
     total: int = response.json()["total"]
     return total
+
+
+@pytest.fixture(params=["direct", "proxy"])
+def rs(request: pytest.FixtureRequest, rs: Realm, proxy_rs: Realm) -> Realm:
+    """Every test here runs against the built-in server and, through a proxy-mode server,
+    against the same server as its upstream (issue 4 "Proxy mode passes the same
+    enforcement matrix"; tests/fhir/proxy_target.py)."""
+    return proxy_rs if request.param == "proxy" else rs
+
+
+def _proxied(rs: Realm) -> bool:
+    return rs.config.server("ehr").mode == "proxy"
 
 
 @pytest.mark.parametrize(("context", "granted", "attempted", "target", "granular"), CASES)
@@ -216,6 +233,14 @@ async def test_each_bundle_entry_is_checked_on_its_own(rs: Realm) -> None:
          "resource": observation(ME, resource_id=keep)},
         {"request": {"method": "POST", "url": "Observation"}, "resource": observation(OTHER)},
     ]
+    if _proxied(rs):  # the proxy refuses Bundles outright (fhir/proxy/screen.py)
+        for kind in ("transaction", "batch"):
+            refused = await call(rs, "POST", "", mine, body={
+                "resourceType": "Bundle", "type": kind, "entry": entries})
+            assert refused.status_code == 400
+            assert refused.json()["issue"][0]["code"] == "not-supported"
+        assert (await call(rs, "GET", f"Observation/{keep}", admin)).status_code == 404
+        return
     transaction = await call(rs, "POST", "", mine, body={"resourceType": "Bundle",
                                                          "type": "transaction",
                                                          "entry": entries})
