@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo serve test lint typecheck pytest clean bench
+.PHONY: setup system-deps demo serve test lint typecheck pytest clean bench bench-1m
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -40,9 +40,20 @@ test: lint typecheck pytest
 
 # Benchmarks (issue 4): each prints its figures; nothing is asserted. The search benchmark
 # defaults to 20,000 resources; `.venv/bin/python bench/search_latency.py --help` for 1M.
+# throughput.py needs wrk (apt-get install wrk) and 2 cores. `make bench-1m`: the 1M-resource
+# runs (RSS under load + search p95 on SQLite, then PostgreSQL); the first load takes ~10 min
+# and the SQLite store is kept in /tmp/smartrealm-1m for later runs.
 bench: setup
+	./scripts/ensure-system-deps.sh --bench
+	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/bulk_load.py
+
+bench-1m: setup
+	./scripts/ensure-system-deps.sh --bench
+	$(BIN)/python bench/memory_under_load.py
+	$(BIN)/python bench/search_latency.py --backend postgres --resources 1000000 \
+		--copy-from sqlite:////tmp/smartrealm-1m/store.db
 
 clean:
 	rm -rf $(VENV) .smartrealm .pytest_cache .mypy_cache .ruff_cache

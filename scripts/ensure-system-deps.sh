@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing: PostgreSQL (a throwaway
 # cluster is started by the tests themselves) and Chromium (the browser tests drive
-# /usr/bin/chromium with Playwright; no browser is ever downloaded). Uses sudo when not root.
+# /usr/bin/chromium with Playwright; no browser is ever downloaded). With --bench, also wrk
+# (the load generator of bench/throughput.py and bench/memory_under_load.py). Uses sudo when
+# not root.
 set -euo pipefail
 
 have_pg() {
@@ -15,13 +17,16 @@ have_chromium() {
 missing=()
 have_pg || missing+=(postgresql)
 have_chromium || missing+=(chromium)
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "installing ${missing[*]} (apt-get) for the tests..."
+echo "installing ${missing[*]} (apt-get) for the tests and benchmarks..."
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
   apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -5,7 +5,8 @@ Every resource is validated like an API write (validation.py); a resource that f
 reported with its line (NDJSON) or entry (Bundle) and skipped, the others are stored. A
 resource without an id gets one; in a Bundle, ``urn:uuid:`` fullUrls become those ids and
 references to them are rewritten (Synthea's transaction Bundles load as they are). The
-store is written in chunks, each one database transaction."""
+store is written in chunks, each one database transaction. Large inputs are parsed and
+validated in worker processes while this one writes (load_pool.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from typing import Any, BinaryIO
 
 from .bundle_entries import URN_PREFIXES, resolve_references
 from .errors import FhirError
+from .load_pool import checked_batches
 from .repository import ResourceRepository
 from .validation import parse_json, validate_resource
 from .writes import check_id, new_id
 
-CHUNK = 1000
+CHUNK = 5000  # resources per transaction: fewer commits, still a bounded memory
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.txt")
 
 
@@ -31,6 +33,7 @@ class Item:
     where: str                 # "line 12" or "entry 3"
     value: Any = None
     error: str | None = None   # the item could not even be parsed
+    raw: bytes | None = None   # an NDJSON line, parsed with the validation (load_pool.py)
 
 
 @dataclass
@@ -69,12 +72,8 @@ def _is_ndjson(path: Path, stream: BinaryIO) -> bool:
 
 def _ndjson(lines: Iterable[bytes]) -> Iterator[Item]:
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield Item(f"line {number}", parse_json(line))
-        except FhirError as error:
-            yield Item(f"line {number}", error=error.diagnostics)
+        if line.strip():
+            yield Item(f"line {number}", raw=line)
 
 
 def _document(body: bytes) -> Iterator[Item]:
@@ -114,8 +113,10 @@ def _identities(resources: list[tuple[int, Any, Any]]) -> dict[str, str]:
 
 
 def checked(item: Item, served: tuple[str, ...]) -> dict[str, Any]:
-    """The item's resource, validated; FhirError when it cannot be stored."""
-    resource = validate_resource(item.value)
+    """The item's resource, parsed and validated; FhirError when it cannot be stored."""
+    if item.error is not None:
+        raise FhirError(item.error)
+    resource = validate_resource(parse_json(item.raw) if item.raw is not None else item.value)
     if resource["resourceType"] not in served:
         raise FhirError(f"this server does not serve {resource['resourceType']} resources")
     resource.setdefault("id", new_id())
@@ -124,20 +125,24 @@ def checked(item: Item, served: tuple[str, ...]) -> dict[str, Any]:
 
 
 def load(repository: ResourceRepository, items: Iterable[Item], served: tuple[str, ...],
-         progress: Callable[[int], None] = lambda _n: None) -> LoadReport:
-    """Validate and store; ``progress(n)`` after every item (n items done so far)."""
+         progress: Callable[[int], None] = lambda _n: None,
+         workers: int | None = None) -> LoadReport:
+    """Validate and store; ``progress(n)`` after every item (n items done so far).
+    ``workers``: validating processes for a large input (None: one per spare core; 0:
+    validate in this process)."""
     report = LoadReport()
     chunk: list[dict[str, Any]] = []
-    for done, item in enumerate(items, start=1):
-        try:
-            if item.error is not None:
-                raise FhirError(item.error)
-            chunk.append(checked(item, served))
-        except FhirError as error:
-            report.errors.append((item.where, error.diagnostics))
+    done = 0
+    for batch in checked_batches(checked, items, served, workers):
+        for where, resource, error in batch:
+            if resource is not None:
+                chunk.append(resource)
+            else:
+                report.errors.append((where, error or "invalid resource"))
+            done += 1
+            progress(done)
         if len(chunk) >= CHUNK:
             _store(repository, chunk, report)
-        progress(done)
     _store(repository, chunk, report)
     return report
 

@@ -74,3 +74,40 @@ IMAGING_PROCEDURES = (
     (("US", "Ultrasound"), ("818983003", "Abdomen"), ("24558-9", "US Abdomen"),
      "Normal abdominal ultrasound."),
 )
+
+# Medication orders, allergies, procedures and notes (sample_records.py).
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+DOCUMENT_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+# Condition SNOMED code -> (RxNorm SCD, display, dosage text)
+MEDICATIONS = {
+    "38341003": ("314076", "lisinopril 10 MG Oral Tablet", "10 mg by mouth once daily"),
+    "44054006": ("860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+                 "500 mg by mouth once daily with the evening meal"),
+    "195967001": ("895994", "120 ACTUAT fluticasone propionate 0.044 MG/ACTUAT Metered Dose "
+                  "Inhaler", "2 puffs inhaled twice daily"),
+    "55822004": ("259255", "atorvastatin 80 MG Oral Tablet", "80 mg by mouth once daily"),
+    "10509002": ("313782", "acetaminophen 325 MG Oral Tablet",
+                 "650 mg by mouth every 6 hours as needed for fever, for 5 days"),
+    "54150009": ("313782", "acetaminophen 325 MG Oral Tablet",
+                 "650 mg by mouth every 6 hours as needed for fever, for 5 days"),
+    "44465007": ("310965", "ibuprofen 200 MG Oral Tablet",
+                 "400 mg by mouth every 8 hours as needed for pain, for 7 days"),
+    "68566005": ("562251", "amoxicillin 250 MG / clavulanate 125 MG Oral Tablet",
+                 "1 tablet by mouth every 8 hours for 7 days"),
+}
+# (SNOMED CT finding, display, category, criticality, reaction (SNOMED CT))
+ALLERGIES = (
+    ("91936005", "Allergy to penicillin", "medication", "high",
+     ("271807003", "Eruption of skin")),
+    ("91935009", "Allergy to peanuts", "food", "high", ("39579001", "Anaphylaxis")),
+    ("300916003", "Latex allergy", "environment", "low", ("247472004", "Wheal")),
+    ("418689008", "Allergy to grass pollen", "environment", "low",
+     ("21719001", "Allergic rhinitis")),
+)
+PROCEDURES = (("430193006", "Medication reconciliation"),
+              ("710824005", "Assessment of health and social care needs"),
+              ("171207006", "Depression screening"))
+DOCUMENT_TYPES = (("11506-3", "Progress note"), ("34117-2", "History and physical note"),
+                  ("11488-4", "Consult note"))

@@ -42,6 +42,7 @@ from smartrealm.realm.sample_codes import (
     VITALS,
     LabTest,
 )
+from smartrealm.realm.sample_records import clinical_records
 
 Resource = dict[str, Any]
 SAME_ID_UP_TO = 6
@@ -269,7 +270,9 @@ def _ehr_patient(realm: RealmConfig, who: Person) -> list[Resource]:
     acute = rng.choice(CONDITIONS_ACUTE)
     out.append(_condition(f"cond-{pid}-2", pid, acute, "encounter-diagnosis", days[-1],
                           f"enc-{pid}-{len(days)}"))
-    return out + _labs(rng, pid, "lab", [days[-1]])
+    out += _labs(rng, pid, "lab", [days[-1]])
+    # Medications, allergy, procedures, notes: their own random stream (sample_records.py).
+    return out + clinical_records(who.n, pid, doctor, days, [chronic, acute])
 
 
 def _ehr(realm: RealmConfig, people: list[Person]) -> list[Resource]:
