@@ -15,6 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.client.conformance_server import Recorder as ConformanceRecorder
+from tests.client.conformance_server import serving
 from tests.client.server import BRAND_ID, Recorder, create_app
 
 FHIR_VERSION_EXT = "http://hl7.org/fhir/StructureDefinition/endpoint-fhir-version"
@@ -133,3 +135,16 @@ def live(live_server: Live) -> Live:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
+
+
+# The recording server of the conformance checks (tests/client/conformance_server.py).
+@pytest.fixture(scope="module")
+def conformance() -> Iterator[ConformanceRecorder]:
+    with serving(ConformanceRecorder()) as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def rec(conformance: ConformanceRecorder) -> ConformanceRecorder:
+    conformance.reset()
+    return conformance

@@ -14,6 +14,7 @@ from smartrealm.client import (
     FhirForbidden,
     FhirNotFound,
     FhirResponseError,
+    FhirServerError,
     FhirSession,
     FhirTransportError,
     FhirUnauthorized,
@@ -70,7 +71,7 @@ async def test_404_and_other_statuses(live: Live, http: httpx.AsyncClient) -> No
     assert not_found.value.outcome is not None
     with pytest.raises(FhirError) as crash:
         await ehr.read("Crash", "x")
-    assert type(crash.value) is FhirError and crash.value.status == 500
+    assert type(crash.value) is FhirServerError and crash.value.status == 500
     with pytest.raises(FhirResponseError):
         await ehr.read("Binary", "x")
 

@@ -185,18 +185,23 @@ async def register_client(
     scope: str | None = None,
     token_endpoint_auth_method: str = "none",  # noqa: S107 (RFC 7591 method name)
     grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+    jwks: dict[str, Any] | None = None,
+    jwks_uri: str | None = None,
 ) -> dict[str, Any]:
     """RFC 7591 dynamic registration; returns the client information response (which holds
-    ``client_id`` and, for confidential clients, ``client_secret``)."""
+    ``client_id`` and, for confidential clients, ``client_secret``). An asymmetric client
+    registers its public keys as ``jwks`` (``ClientKey.public_jwks()``) or ``jwks_uri``
+    (spec §4.5)."""
     metadata: dict[str, Any] = {
         "redirect_uris": list(redirect_uris),
         "client_name": client_name,
         "token_endpoint_auth_method": token_endpoint_auth_method,
         "grant_types": list(grant_types),
-        "response_types": ["code"],
+        # RFC 7591 §2.1: response types follow the grant types (none for backend services).
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
     }
-    if scope is not None:
-        metadata["scope"] = scope
+    optional = {"scope": scope, "jwks": jwks, "jwks_uri": jwks_uri}
+    metadata.update({name: value for name, value in optional.items() if value is not None})
     try:
         response = await http.post(registration_endpoint, json=metadata, headers={"Accept": JSON})
     except httpx.HTTPError as exc:

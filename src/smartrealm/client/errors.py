@@ -264,3 +264,62 @@ def _issue_text(issue: dict[str, Any]) -> str:
     )
     code = str(issue.get("code", "?"))
     return f"{code}: {detail}" if detail else code
+
+
+# --- EHR launch (spec §6.1) -------------------------------------------------------------
+
+
+class LaunchRequestError(SmartClientError):
+    """The EHR's request to the app's launch URL lacks a single ``iss`` or ``launch``, or
+    ``iss`` is not an absolute http(s) URL (spec §6.1)."""
+
+
+class UntrustedIssuer(LaunchRequestError):
+    """The launch's ``iss`` is not on the app's allow-list: the app must not discover it or
+    send the user's authorization there (spec §6.1, recommended client check)."""
+
+    def __init__(self, iss: str) -> None:
+        super().__init__(f"launch iss {iss!r} is not an allowed FHIR server")
+        self.iss = iss
+
+
+# --- more FHIR statuses (R4 http.html) ---------------------------------------------------
+
+
+class FhirBadRequest(FhirError):
+    """400: the request could not be parsed or failed validation."""
+
+
+class FhirMethodNotAllowed(FhirError):
+    """405: the server does not offer this interaction (e.g. a write on a read-only one)."""
+
+
+class FhirConflict(FhirError):
+    """409: a version conflict (update without If-Match racing another writer)."""
+
+
+class FhirGone(FhirError):
+    """410: the resource was deleted."""
+
+
+class FhirPreconditionFailed(FhirError):
+    """412: the ``If-Match`` version is no longer current."""
+
+
+class FhirUnprocessable(FhirError):
+    """422: the resource violates the server's profile or business rules."""
+
+
+class FhirServerError(FhirError):
+    """5xx: the server failed; the request may be retried later."""
+
+
+FHIR_STATUS_CLASSES: dict[int, type[FhirError]] = {
+    400: FhirBadRequest,
+    404: FhirNotFound,
+    405: FhirMethodNotAllowed,
+    409: FhirConflict,
+    410: FhirGone,
+    412: FhirPreconditionFailed,
+    422: FhirUnprocessable,
+}

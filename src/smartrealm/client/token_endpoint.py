@@ -2,29 +2,34 @@
 
 Client authentication (spec §4.5): a public client sends ``client_id`` in the body and no
 credentials; a confidential symmetric client sends HTTP Basic and *omits* ``client_id``
-(spec §4.2; Inferno's client suite checks both, §12.5). Per RFC 6749 §2.3.1 the id and
-secret are form-urlencoded before base64; for the usual ASCII values that changes nothing.
+(spec §4.2; Inferno's client suite checks both, §12.5); an asymmetric client passes
+``auth=PrivateKeyJwt(...)`` (``smartrealm.client.credentials``). ``client_id`` /
+``client_secret`` remain as the short form of ``PublicClient`` / ``ClientSecretBasic``.
 
 Nothing here logs or puts a token, code or secret into an exception message."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus
 
 import httpx
 
 from smartrealm.client._http import JSON, json_object
+from smartrealm.client.credentials import (
+    ClientCredentials,
+    Form,
+    basic_credentials,
+    credentials_for,
+)
 from smartrealm.client.errors import ClientUsageError, TokenError, authorization_error
 from smartrealm.client.tokens import TokenSet
 
 if TYPE_CHECKING:
     from smartrealm.client.auth import AuthorizationRequest
 
-Form = dict[str, str | list[str]]
+__all__ = ["basic_credentials", "exchange_code", "post_token_request", "refresh"]
 
 
 async def exchange_code(
@@ -36,6 +41,7 @@ async def exchange_code(
     client_id: str,
     client_secret: str | None = None,
     resources: Sequence[str] = (),
+    auth: ClientCredentials | None = None,
 ) -> TokenSet:
     """Exchange the authorization code (spec §4.2). ``resources`` may narrow the audience
     of this token to a subset of the authorized servers (RFC 8707 §2.2); by default the
@@ -50,7 +56,8 @@ async def exchange_code(
     }
     if resources:
         form["resource"] = list(resources)
-    body = await _post(http, token_endpoint, form, client_id, client_secret)
+    credentials = credentials_for(client_id, client_secret, auth)
+    body = await post_token_request(http, token_endpoint, form, credentials)
     return TokenSet.from_response(body)
 
 
@@ -62,6 +69,7 @@ async def refresh(
     client_id: str,
     client_secret: str | None = None,
     scope: str | None = None,
+    auth: ClientCredentials | None = None,
 ) -> TokenSet:
     """Use the refresh token (spec §4.3). ``scope`` may narrow (never widen) the grant.
 
@@ -72,7 +80,8 @@ async def refresh(
     form: Form = {"grant_type": "refresh_token", "refresh_token": token_set.refresh_token}
     if scope is not None:
         form["scope"] = scope
-    body = await _post(http, token_endpoint, form, client_id, client_secret)
+    credentials = credentials_for(client_id, client_secret, auth)
+    body = await post_token_request(http, token_endpoint, form, credentials)
     fresh = TokenSet.from_response(body)
     return replace(
         fresh,
@@ -87,24 +96,13 @@ async def refresh(
     )
 
 
-def basic_credentials(client_id: str, client_secret: str) -> str:
-    """``Authorization`` header value for client_secret_basic (RFC 6749 §2.3.1)."""
-    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
-
-
-async def _post(
-    http: httpx.AsyncClient,
-    token_endpoint: str,
-    form: Form,
-    client_id: str,
-    client_secret: str | None,
+async def post_token_request(
+    http: httpx.AsyncClient, token_endpoint: str, form: Form, auth: ClientCredentials
 ) -> dict[str, Any]:
+    """POST one form-encoded token request (spec §4.1) and return the JSON body of a 200;
+    an OAuth error body becomes ``TokenError`` with the mapped ``oauth`` exception."""
     headers = {"Accept": JSON}
-    if client_secret is None:
-        form["client_id"] = client_id
-    else:
-        headers["Authorization"] = basic_credentials(client_id, client_secret)
+    auth.apply(form, headers, token_endpoint)
     try:
         response = await http.post(token_endpoint, data=form, headers=headers)
     except httpx.HTTPError as exc:

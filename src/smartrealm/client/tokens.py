@@ -10,7 +10,8 @@ Bases are compared normalised (scheme and host case, trailing slash)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smartrealm.client._http import normalize_url
@@ -32,9 +33,12 @@ class TokenSet:
     fhir_context: tuple[dict[str, Any], ...]
     authorization_details: tuple[dict[str, Any], ...]
     raw: dict[str, Any]
+    # Absolute expiry (epoch seconds), fixed when the response arrives: ``expires_in`` alone
+    # is meaningless once the token has been stored and loaded again.
+    expires_at: float | None = None
 
     @classmethod
-    def from_response(cls, body: dict[str, Any]) -> TokenSet:
+    def from_response(cls, body: dict[str, Any], *, now: float | None = None) -> TokenSet:
         """Validate a successful token response; a malformed one is a ``TokenError``."""
         token_type = _text(body, "token_type", required=True)
         # Spec §4.4: token_type is Bearer, case-insensitively. Anything else (DPoP, MAC)
@@ -52,7 +56,41 @@ class TokenSet:
             fhir_context=_objects(body, "fhirContext"),
             authorization_details=_objects(body, "authorization_details"),
             raw=body,
+            expires_at=_expires_at(body, now),
         )
+
+    def expired(self, *, now: float | None = None, leeway: float = 30.0) -> bool:
+        """True when the token expires within ``leeway`` seconds (unknown expiry: never)."""
+        if self.expires_at is None:
+            return False
+        return (time.time() if now is None else now) + leeway >= self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form for token storage: the response fields (refresh token and
+        launch context included, even when a refresh response left them out) plus the
+        absolute ``expires_at``. Holds secrets: store it like a password."""
+        data: dict[str, Any] = {
+            "access_token": self.access_token, "token_type": self.token_type,
+            "scope": self.scope, "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token, "id_token": self.id_token,
+            "patient": self.patient, "fhirContext": list(self.fhir_context),
+            "authorization_details": list(self.authorization_details),
+        }
+        extra = {k: v for k, v in self.raw.items() if k not in data}
+        body = {**extra, **{k: v for k, v in data.items() if v not in (None, "", [])}}
+        return {"response": body, "expires_at": self.expires_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenSet:
+        """The inverse of ``to_dict``, validated like a token response (``TokenError``)."""
+        body, expires_at = data.get("response"), data.get("expires_at")
+        if not isinstance(body, dict):
+            raise TokenError("stored token has no response object")
+        if expires_at is not None and (
+            isinstance(expires_at, bool) or not isinstance(expires_at, int | float)
+        ):
+            raise TokenError("stored token expires_at is not a number")
+        return replace(cls.from_response(body), expires_at=expires_at)
 
     def details_for(self, base_url: str) -> dict[str, Any] | None:
         """The ``smart_on_fhir`` authorization_details entry covering ``base_url``."""
@@ -114,6 +152,13 @@ def _expires_in(body: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise TokenError("token response expires_in is not a non-negative number")
     return int(value)
+
+
+def _expires_at(body: dict[str, Any], now: float | None) -> float | None:
+    lifetime = _expires_in(body)
+    if lifetime is None:
+        return None
+    return (time.time() if now is None else now) + lifetime
 
 
 def _objects(body: dict[str, Any], key: str) -> tuple[dict[str, Any], ...]:
