@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch
+from smartrealm.cli_app import app as app_cli
 from smartrealm.cli_common import ConfigOption, console, err_console, fail, load_realm
+from smartrealm.demoapp.settings import demo_settings
 from smartrealm.realm import tls
 from smartrealm.realm.config import ConfigError, RealmConfig
 from smartrealm.realm.runner import (
@@ -30,6 +32,7 @@ from smartrealm.realm.runner import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One SMART on FHIR authorization server for a realm of FHIR servers.")
 app.add_typer(cli_clients.app, name="client")
+app.add_typer(app_cli, name="app")  # app connect|get|token (an app developer's view)
 app.command("launch")(cli_launch.launch)
 cli_keys.register(app)  # keys list|rotate, purge
 cli_fhir.register(app)  # load, generate
@@ -79,6 +82,9 @@ def print_realm(realm: RealmConfig) -> None:
         label = "authorization server" if component.name == AUTH_SERVER else component.name
         table.add_row(label, component.url)
     table.add_row("brands bundle", realm.auth_server.brands_url)
+    demo_app = demo_settings(realm)
+    if demo_app is not None:
+        table.add_row("demo app", demo_app.base_url + "/")
     console.print(table)
     for user in realm.users:
         console.print(f"  user [bold]{user.username}[/bold] / password {user.password} "
@@ -127,11 +133,13 @@ def run_component(name: str, config: ConfigOption = None,
     uvicorn.Server(settings).run()
 
 
-def _build(realm: RealmConfig, name: str) -> Starlette:
+def _build(realm: RealmConfig, name: str) -> ASGIApp:
     if name == AUTH_SERVER:
         from smartrealm.authz.app import build_auth_server
+        from smartrealm.demoapp import with_demo_app
 
-        return build_auth_server(realm)
+        # The demo app (a registered client) is served by the AS process at /demo-app.
+        return with_demo_app(realm, build_auth_server(realm))
     from smartrealm.fhir.app import build_resource_server
 
     return build_resource_server(realm, name)

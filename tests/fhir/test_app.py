@@ -326,11 +326,15 @@ def test_restart_never_reseeds(realm: RealmConfig, tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_proxy_mode_is_refused_with_the_config_key(realm: RealmConfig) -> None:
-    servers = tuple(replace(rs, mode="proxy", upstream="http://127.0.0.1:9000/fhir")
+async def test_proxy_mode_builds_the_proxy(realm: RealmConfig) -> None:
+    """mode = "proxy" is served by fhir/proxy/ (tests/fhir/test_proxy.py); an unknown
+    server id is still a ConfigError."""
+    servers = tuple(replace(rs, mode="proxy", upstream="http://127.0.0.1:9000/fhir",
+                            upstream_auth="none")
                     if rs.id == "lab" else rs for rs in realm.resource_servers)
-    with pytest.raises(ConfigError) as info:
-        build_resource_server(replace(realm, resource_servers=servers), "lab")
-    assert info.value.key == "resource_servers[2].mode"
+    proxy = build_resource_server(replace(realm, resource_servers=servers), "lab")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy)) as client:
+        metadata = await client.get(f"{realm.server('lab').base_url}/metadata")
+    assert metadata.json()["software"] == {"name": "smartrealm (proxy mode)"}
     with pytest.raises(ConfigError):
         build_resource_server(realm, "nope")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -49,6 +50,29 @@ from .settings import FhirSettings
 from .sql import SqlResourceRepository
 
 FHIR_JSON = "application/fhir+json"
+
+
+class FhirIdConvertor(Convertor[str]):
+    """A path segment that is a FHIR id (R4 datatypes.html#id)."""
+
+    regex = r"[A-Za-z0-9\-.]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class FhirTypeConvertor(FhirIdConvertor):
+    """A path segment that can be a resource type name (letters only)."""
+
+    regex = r"[A-Za-z]{1,64}"
+
+
+register_url_convertor("fhir_id", FhirIdConvertor())
+register_url_convertor("fhir_type", FhirTypeConvertor())
+
 # §1.1: discovery SHALL be readable from any origin.
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 
@@ -90,13 +114,24 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
 
     async def read(request: Request) -> Response:
         ctx = await authenticate(request, validator)
-        result = await run_in_threadpool(service.read, ctx, request.path_params["resource_type"],
-                                         request.path_params["resource_id"])
-        return render(result)
+        args = (ctx, request.path_params["resource_type"], request.path_params["resource_id"])
+        if inline_reads:  # see below
+            return render(service.read(*args))
+        return render(await run_in_threadpool(service.read, *args))
+
+    # A read by id on an embedded SQLite store is a primary-key lookup of tens of µs: less
+    # than the hop to a worker thread costs (issue 4 throughput). A networked database
+    # keeps the thread, so a slow round trip never stalls the event loop.
+    inline_reads = bool(getattr(repository, "embedded", False))
 
     routes = [
         Route("/metadata", metadata, methods=["GET"]),
         Route("/.well-known/smart-configuration", smart_config, methods=["GET"]),
+        # The commonest request early: a read of a letters-only type and a valid FHIR id
+        # (no "_", so never _history/_search) cannot be meant for any route below; it then
+        # skips matching a dozen patterns (issue 4 throughput). Any other path still reaches
+        # the same read handler through the last route.
+        Route("/{resource_type:fhir_type}/{resource_id:fhir_id}", read, methods=["GET"]),
         # vread, history, writes, batch/transaction (rest.py): before read and search.
         *rest_routes(settings, repository, service, lambda r: authenticate(r, validator)),
         Route("/{resource_type}", search, methods=["GET"]),
@@ -175,9 +210,13 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     and, on first start with ``realm.sample_data``, seeded), token validation against the
     realm's AS, and the FHIR app mounted at the path of its base URL."""
     index, rs = _server(realm, server_id)
+    if rs.mode == "proxy":  # a guard in front of an existing server (fhir/proxy/)
+        from .proxy import build_proxy_server
+
+        return build_proxy_server(realm, server_id, http)
     if rs.mode != "server":
         raise ConfigError(f"resource_servers[{index}].mode",
-                          f"mode {rs.mode!r} is not supported yet; use mode = \"server\"")
+                          f"mode {rs.mode!r} is not supported; use \"server\" or \"proxy\"")
     engine = make_engine(realm.database_url_for(server_id))
     repository = SqlResourceRepository(engine)
     repository.create_tables()

@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
+from smartrealm.realm.config import ResourceServerConfig
 
 from .interactions import scope_suffix, system_interactions, type_interactions, writable
 from .params import search_capability, supported_types
 from .settings import FhirSettings
 
 # design.md: every realm server lists both, exactly as the seed spells them.
-REALM_CAPABILITIES = ("auth-multi-aud-token", "context-style")
+MULTI_AUD = "auth-multi-aud-token"
+REALM_CAPABILITIES = (MULTI_AUD, "context-style")
 SMART_CAPABILITIES = (
     "launch-ehr", "launch-standalone", "authorize-post", "client-public",
     "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
@@ -49,10 +51,10 @@ def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
         "management_endpoint": auth.management_endpoint,
         "introspection_endpoint": auth.introspection_endpoint,
         "revocation_endpoint": auth.revocation_endpoint,
-        "capabilities": [*SMART_CAPABILITIES, *REALM_CAPABILITIES],
-        # §1.3 / design.md: the other servers accept the same token.
+        "capabilities": [*SMART_CAPABILITIES, *_realm_capabilities(settings.server)],
+        # §1.3 / design.md: the other servers, and whether each accepts the same token.
         "associated_endpoints": [
-            {"url": rs.base_url, "capabilities": ["auth-multi-aud-token"]}
+            {"url": rs.base_url, "capabilities": [MULTI_AUD] if rs.multi_aud_token else []}
             for rs in settings.other_servers
         ],
         "user_access_brand_bundle": auth.brands_url,
@@ -62,6 +64,13 @@ def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
     if settings.realm.registration_open():
         config["registration_endpoint"] = auth.registration_endpoint
     return config
+
+
+def _realm_capabilities(server: ResourceServerConfig) -> list[str]:
+    """``multi_aud_token = false`` (realm config): the server takes only single-server
+    tokens, so it does not list the capability (§10.2) and the AS refuses to put it in a
+    multi-server audience (authz/multi_aud.py)."""
+    return [c for c in REALM_CAPABILITIES if server.multi_aud_token or c != MULTI_AUD]
 
 
 def scopes_supported(settings: FhirSettings) -> list[str]:

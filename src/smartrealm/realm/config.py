@@ -22,6 +22,9 @@ PROFILES = ("ehr", "imaging", "lab", "empty")
 # How a resource server checks access tokens: their signature (default) or by asking the AS
 # (RFC 7662), which also sees revocations (guard/introspection.py).
 TOKEN_CHECKS = ("jwt", "introspection")
+# How a proxy-mode server authenticates to its upstream (docs/behaviour.md "Proxy mode"):
+# "realm" = a short-lived system/*.cruds token signed with the realm AS's keys; "none".
+UPSTREAM_AUTHS = ("realm", "none")
 REGISTRATION_MODES = ("auto", "open", "closed")
 # Query parameter of a PostgreSQL URL naming the schema of one component.
 SCHEMA_PARAM = "smartrealm_schema"
@@ -106,8 +109,12 @@ class ResourceServerConfig:
     mode: str = "server"
     profile: str = "empty"
     upstream: str = ""
+    upstream_auth: str = "realm"
     database_url: str = ""
     token_check: str = "jwt"
+    # Does this server accept a token shared with other servers (lists auth-multi-aud-token,
+    # docs/behaviour.md)? false = it only takes ordinary single-server SMART launches.
+    multi_aud_token: bool = True
 
 
 @dataclass(frozen=True)
@@ -317,7 +324,8 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
     for i, item in enumerate(items):
         key = f"resource_servers[{i}]"
         v.only_keys(key, item, {"id", "name", "base_url", "fhir_version", "mode", "profile",
-                               "upstream", "database_url", "token_check"})
+                               "upstream", "upstream_auth", "database_url", "token_check",
+                               "multi_aud_token"})
         mode = v.choice(item, f"{key}.mode", MODES, "server")
         rs = ResourceServerConfig(
             id=v.identifier(item, f"{key}.id"),
@@ -327,8 +335,10 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
             mode=mode,
             profile=v.choice(item, f"{key}.profile", PROFILES, "empty"),
             upstream=v.url(item, f"{key}.upstream") if mode == "proxy" else "",
+            upstream_auth=v.choice(item, f"{key}.upstream_auth", UPSTREAM_AUTHS, "realm"),
             database_url=v.database_url(item, f"{key}.database_url"),
             token_check=v.choice(item, f"{key}.token_check", TOKEN_CHECKS, "jwt"),
+            multi_aud_token=v.boolean(item, f"{key}.multi_aud_token", True),
         )
         if any(s.id == rs.id for s in servers):
             raise ConfigError(f"{key}.id", f"duplicate server id {rs.id!r}")
