@@ -42,6 +42,7 @@ from .errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from .fast_read import FastReads
 from .handlers import FhirResponse, FhirService
 from .repository import ResourceRepository
 from .rest import BaseSlash, read_body, rest_routes
@@ -112,12 +113,23 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
                                          strict=prefers_strict(request))
         return render(result)
 
+    async def read_response(authorization: str | None, resource_type: str,
+                            resource_id: str) -> Response:
+        """One read, from the Authorization header to the response; shared by the routed
+        read and the front for plain reads (fhir/fast_read.py)."""
+        try:
+            ctx = await authenticate_token(parse_bearer(authorization), validator)
+            args = (ctx, resource_type, resource_id)
+            if inline_reads:  # see below
+                return render(service.read(*args))
+            return render(await run_in_threadpool(service.read, *args))
+        except FhirError as exc:
+            return error_response(exc, settings.base_url)
+
     async def read(request: Request) -> Response:
-        ctx = await authenticate(request, validator)
-        args = (ctx, request.path_params["resource_type"], request.path_params["resource_id"])
-        if inline_reads:  # see below
-            return render(service.read(*args))
-        return render(await run_in_threadpool(service.read, *args))
+        return await read_response(request.headers.get("authorization"),
+                                   request.path_params["resource_type"],
+                                   request.path_params["resource_id"])
 
     # A read by id on an embedded SQLite store is a primary-key lookup of tens of µs: less
     # than the hop to a worker thread costs (issue 4 throughput). A networked database
@@ -138,13 +150,19 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
         Route("/{resource_type}/_search", search_post, methods=["POST"]),
         Route("/{resource_type}/{resource_id}", read, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=_middleware(),
-                     exception_handlers=_exception_handlers(settings.base_url))
+    app = Starlette(routes=routes, middleware=_middleware(),
+                    exception_handlers=_exception_handlers(settings.base_url))
+    app.state.read_response = read_response  # for FastReads (build_resource_server)
+    return app
 
 
 async def authenticate(request: Request, validator: TokenChecker) -> AccessContext:
+    return await authenticate_token(bearer_token(request), validator)
+
+
+async def authenticate_token(token: str | None, validator: TokenChecker) -> AccessContext:
     try:
-        return await validator.validate(bearer_token(request))
+        return await validator.validate(token)
     except TokenRejected as exc:
         raise Unauthorized(exc.reason, error=exc.error) from None
     except KeySetUnavailable:
@@ -152,9 +170,12 @@ async def authenticate(request: Request, validator: TokenChecker) -> AccessConte
 
 
 def bearer_token(request: Request) -> str | None:
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
     """RFC 6750 §2.1: ``Authorization: Bearer <token>`` (scheme case-insensitive). Tokens
     in the query string (§2.3) are not accepted: they end up in logs."""
-    header = request.headers.get("authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -169,7 +190,27 @@ def prefers_strict(request: Request) -> bool:
                for p in prefer.replace(";", ",").split(","))
 
 
+class EncodedFhirResponse(Response):
+    """A body the store already holds as the compact JSON JSONResponse would render; the
+    raw headers are built directly (Response.init_headers' general case shows in the read
+    benchmark, issue 4)."""
+
+    def __init__(self, body: bytes, status_code: int, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                            for name, value in headers.items()]
+        self.raw_headers += [(b"content-length", str(len(body)).encode("latin-1")),
+                             (b"content-type", _FHIR_JSON_BYTES)]
+
+
+_FHIR_JSON_BYTES = FHIR_JSON.encode("latin-1")
+
+
 def render(result: FhirResponse) -> Response:
+    if result.text is not None:
+        return EncodedFhirResponse(result.text.encode(), result.status, result.headers)
     return FhirJSONResponse(result.body, status_code=result.status, headers=result.headers)
 
 
@@ -183,11 +224,16 @@ def _middleware() -> list[Middleware]:
                                        "WWW-Authenticate"])]
 
 
+def error_response(exc: Exception, base_url: str) -> Response:
+    """The OperationOutcome answer for ``exc``; anything but a FhirError is a 500."""
+    error = exc if isinstance(exc, FhirError) else InternalError("internal server error")
+    return FhirJSONResponse(error.outcome(), status_code=error.status,
+                            headers=error.headers(base_url))
+
+
 def _exception_handlers(base_url: str) -> dict[Any, Any]:
     def fhir_error(_request: Request, exc: Exception) -> Response:
-        error = exc if isinstance(exc, FhirError) else InternalError("internal server error")
-        return FhirJSONResponse(error.outcome(), status_code=error.status,
-                                headers=error.headers(base_url))
+        return error_response(exc, base_url)
 
     def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -239,8 +285,10 @@ def build_resource_server(realm: RealmConfig, server_id: str,
             engine.dispose()
 
     path = urlsplit(rs.base_url).path.rstrip("/")
-    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan,
-                     middleware=[Middleware(BaseSlash, base_path=path)])  # POST [base]
+    front = [Middleware(FastReads, base_path=path, respond=fhir.state.read_response),
+             Middleware(BaseSlash, base_path=path)]  # POST [base]
+    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan, middleware=front,
+                     exception_handlers=_exception_handlers(rs.base_url))
 
 
 def _server(realm: RealmConfig, server_id: str) -> tuple[int, ResourceServerConfig]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 from smartrealm.guard import AccessContext
@@ -16,7 +17,7 @@ from smartrealm.guard import AccessContext
 from .access import authorize
 from .errors import BadRequest, Forbidden, Gone, NotFound
 from .query import AnyOf, Clause, IdValue
-from .repository import ResourceRepository
+from .repository import ResourceRepository, StoredResource
 from .searchset import Searcher
 from .settings import FhirSettings
 
@@ -25,9 +26,20 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 @dataclass(frozen=True)
 class FhirResponse:
-    body: dict[str, Any]
+    payload: dict[str, Any] | StoredResource
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if isinstance(self.payload, StoredResource):
+            return self.payload.resource
+        return self.payload
+
+    @property
+    def text(self) -> str | None:
+        """The body already encoded, when the store kept it (StoredResource.text)."""
+        return self.payload.text if isinstance(self.payload, StoredResource) else None
 
 
 class FhirService:
@@ -54,7 +66,7 @@ class FhirService:
             if total == 0:
                 raise Forbidden(f"the token does not allow reading {resource_type}/"
                                 f"{resource_id}")
-        return FhirResponse(stored.resource, headers={
+        return FhirResponse(stored, headers={
             "ETag": f'W/"{stored.version_id}"',
             "Last-Modified": _http_date(stored.last_updated),
         })
@@ -79,5 +91,6 @@ def _id_grants(restriction: AnyOf, resource_id: str) -> bool:
                for group in restriction.groups)
 
 
+@lru_cache(maxsize=4096)  # a pure function of the stored instant, on every read
 def _http_date(instant: str) -> str:
     return format_datetime(datetime.fromisoformat(instant), usegmt=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
@@ -17,17 +18,18 @@ class FhirSettings:
     default_count: int = DEFAULT_COUNT
     max_count: int = MAX_COUNT
 
-    @property
+    # Cached: every request asks (settings never change while a server runs).
+    @cached_property
     def server(self) -> ResourceServerConfig:
         return self.realm.server(self.server_id)
 
-    @property
+    @cached_property
     def base_url(self) -> str:
         """The configured base, exactly: it is this server's audience and the prefix of
         every absolute URL we hand out."""
         return self.server.base_url.rstrip("/")
 
-    @property
+    @cached_property
     def resource_types(self) -> tuple[str, ...]:
         return supported_types(self.server.profile)
 

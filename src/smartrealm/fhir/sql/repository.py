@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -51,6 +52,7 @@ class SqlResourceRepository:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._clock = clock
+        self._readers = threading.local()  # _reader()
 
     def create_tables(self) -> None:
         metadata.create_all(self._engine)
@@ -125,23 +127,31 @@ class SqlResourceRepository:
         if row is None:
             return None
         version_id, last_updated, content, deleted = row
-        return StoredResource(json.loads(content), version_id, last_updated, bool(deleted))
+        # ``content`` is the compact JSON a response would render (put(), sql/bulk.py),
+        # parsed only when needed (StoredResource).
+        return StoredResource(None, version_id, last_updated, bool(deleted), text=content)
 
     def _sqlite_get(self, resource_type: str, resource_id: str) -> Any:
         """The primary-key read straight on the pooled DBAPI connection: SQLAlchemy's
         execution layer costs several times the SQLite lookup itself, and this is the
         commonest request (issue 4 throughput benchmark). The columns need no conversion
         (``deleted`` is 0/1, made a bool by the caller)."""
-        raw = self._engine.raw_connection()
+        cursor = self._reader().cursor()
         try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(_GET_SQLITE, (resource_type, resource_id))
-                return cursor.fetchone()
-            finally:
-                cursor.close()
+            cursor.execute(_GET_SQLITE, (resource_type, resource_id))
+            return cursor.fetchone()
         finally:
-            raw.close()  # back to the pool, rolled back like any checkout
+            cursor.close()
+
+    def _reader(self) -> Any:
+        """This thread's own DBAPI connection for reads by id, kept checked out: a pool
+        checkout and check-in cost as much as the lookup. A single SELECT opens no
+        transaction under the sqlite3 module's default isolation, so every read sees the
+        latest committed write (WAL mode, storage.py)."""
+        raw = getattr(self._readers, "connection", None)
+        if raw is None:
+            raw = self._readers.connection = self._engine.raw_connection()
+        return raw
 
     def search(self, resource_type: str, criteria: Sequence[Criterion], *, count: int,
                offset: int) -> tuple[list[dict[str, Any]], int]:
