@@ -5,7 +5,7 @@ Discovery (``/metadata``, ``/.well-known/smart-configuration``) needs no token (
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -275,20 +275,32 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     validator = checker_for_server(realm, server_id, client)
     fhir = create_app(FhirSettings(realm, server_id), repository, validator)
 
+    async def close() -> None:
+        if http is None:
+            await client.aclose()
+        engine.dispose()
+
+    path = urlsplit(rs.base_url).path.rstrip("/")
+    return mount_at_base(rs.base_url, fhir, close, front=[
+        Middleware(FastReads, base_path=path, respond=fhir.state.read_response)])
+
+
+def mount_at_base(base_url: str, app: Starlette, close: Callable[[], Awaitable[None]], *,
+                  front: Sequence[Middleware] = ()) -> Starlette:
+    """``app`` mounted at the path of ``base_url``, with ``close`` run at shutdown; the
+    built-in server and the proxy (fhir/proxy/) are served the same way."""
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            if http is None:
-                await client.aclose()
-            engine.dispose()
+            await close()
 
-    path = urlsplit(rs.base_url).path.rstrip("/")
-    front = [Middleware(FastReads, base_path=path, respond=fhir.state.read_response),
-             Middleware(BaseSlash, base_path=path)]  # POST [base]
-    return Starlette(routes=[Mount(path, app=fhir)], lifespan=lifespan, middleware=front,
-                     exception_handlers=_exception_handlers(rs.base_url))
+    path = urlsplit(base_url).path.rstrip("/")
+    middleware = [*front, Middleware(BaseSlash, base_path=path)]  # POST [base]
+    return Starlette(routes=[Mount(path, app=app)], lifespan=lifespan, middleware=middleware,
+                     exception_handlers=_exception_handlers(base_url))
 
 
 def _server(realm: RealmConfig, server_id: str) -> tuple[int, ResourceServerConfig]:

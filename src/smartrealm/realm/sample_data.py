@@ -210,14 +210,20 @@ def _encounter(eid: str, pid: str, practitioner: str, day: date) -> Resource:
 
 
 def _vitals(rng: random.Random, pid: str, eid: str, day: date) -> list[Resource]:
+    """One visit's vital signs: each patient has a baseline of their own and a visit
+    varies a little around it (a weight does not swing 40 kg in a year). ``rng`` draws
+    exactly as many numbers as ever, so every other generated value stays the same."""
     when = _instant(day, 9, 5)
+    baseline = random.Random(f"vitals:{pid}")
     out = []
     for key, (code, display, unit, low, high) in VITALS.items():
+        value = _near(baseline.uniform(low, high), rng.uniform(low, high), low, high)
         obs = _observation(f"{eid}-{key}", pid, "vital-signs", (code, display), when,
-                           round(rng.uniform(low, high), 1), unit)
+                           round(value, 1), unit)
         obs["encounter"] = _ref("Encounter", eid)
         out.append(obs)
-    systolic, diastolic = rng.randint(105, 150), rng.randint(65, 95)
+    systolic = round(_near(baseline.uniform(110, 145), rng.randint(105, 150), 105, 150))
+    diastolic = round(_near(baseline.uniform(68, 92), rng.randint(65, 95), 65, 95))
     bp = _observation(f"{eid}-bp", pid, "vital-signs", ("85354-9", "Blood pressure panel"),
                       when, 0, "mm[Hg]")
     del bp["valueQuantity"]  # a panel: the values are components
@@ -229,6 +235,13 @@ def _vitals(rng: random.Random, pid: str, eid: str, day: date) -> list[Resource]
          "valueQuantity": _quantity(diastolic, "mm[Hg]")},
     ]
     return [*out, bp]
+
+
+def _near(centre: float, draw: float, low: float, high: float) -> float:
+    """``centre`` moved by at most 8 % of the range, as far as ``draw`` (uniform over
+    low..high) says; kept within low..high."""
+    shift = (draw - (low + high) / 2) / (high - low) * 0.16 * (high - low)
+    return min(high, max(low, centre + shift))
 
 
 def _condition(cid: str, pid: str, code: tuple[str, str], category: str, onset: date,

@@ -6,29 +6,27 @@ refused (screen.py). Discovery is answered locally, from the realm configuration
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from smartrealm.fhir.app import (
     FhirJSONResponse,
     _exception_handlers,
     _middleware,
     authenticate,
+    mount_at_base,
 )
 from smartrealm.fhir.capability import capability_statement, smart_configuration
 from smartrealm.fhir.errors import MethodNotAllowed, NotFound
 from smartrealm.fhir.reply import Reply
-from smartrealm.fhir.rest import BaseSlash, read_body, render_reply
+from smartrealm.fhir.rest import read_body, render_reply
 from smartrealm.fhir.search import form_params
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.validation import check_media_type
@@ -195,14 +193,8 @@ def build_proxy_server(realm: RealmConfig, server_id: str,
                         credentials or upstream_credentials(realm, server_id))
     proxy = create_proxy_app(FhirSettings(realm, server_id), upstream, validator)
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if http is None:
-                await client.aclose()
+    async def close() -> None:
+        if http is None:
+            await client.aclose()
 
-    path = urlsplit(server.base_url).path.rstrip("/")
-    return Starlette(routes=[Mount(path, app=proxy)], lifespan=lifespan,
-                     middleware=[Middleware(BaseSlash, base_path=path)])
+    return mount_at_base(server.base_url, proxy, close)
