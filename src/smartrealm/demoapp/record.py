@@ -95,14 +95,24 @@ def token_audience(tokens: TokenSet) -> tuple[str, ...]:
                  for loc in entry.get("locations", []) if isinstance(loc, str))
 
 
-async def ehr_column(http: httpx.AsyncClient, tokens: TokenSet,
-                     connection: Connection) -> EhrColumn:
-    column = EhrColumn(panel(tokens, connection))
+def _open(column: EhrColumn | ImagingColumn, http: httpx.AsyncClient, tokens: TokenSet,
+          connection: Connection) -> tuple[FhirSession, str] | None:
+    """A session on the column's server and the patient's id there; None (and a message
+    in the column) when the token names no patient on that server."""
     pid = column.panel.patient_id
     if pid is None:
         column.errors.append("The token names no patient on this server.")
+        return None
+    return FhirSession(http, connection.base_url, tokens), pid
+
+
+async def ehr_column(http: httpx.AsyncClient, tokens: TokenSet,
+                     connection: Connection) -> EhrColumn:
+    column = EhrColumn(panel(tokens, connection))
+    opened = _open(column, http, tokens, connection)
+    if opened is None:
         return column
-    fhir = FhirSession(http, connection.base_url, tokens)
+    fhir, pid = opened
     patient, encounters, conditions, vitals = await asyncio.gather(
         _guard(column, "Patient", fhir.read("Patient", pid)),
         _guard(column, "Encounters", _all(fhir, "Encounter", {"patient": pid})),
@@ -119,11 +129,10 @@ async def ehr_column(http: httpx.AsyncClient, tokens: TokenSet,
 async def imaging_column(http: httpx.AsyncClient, tokens: TokenSet,
                          connection: Connection) -> ImagingColumn:
     column = ImagingColumn(panel(tokens, connection))
-    pid = column.panel.patient_id
-    if pid is None:
-        column.errors.append("The token names no patient on this server.")
+    opened = _open(column, http, tokens, connection)
+    if opened is None:
         return column
-    fhir = FhirSession(http, connection.base_url, tokens)
+    fhir, pid = opened
     studies, reports = await asyncio.gather(
         _guard(column, "Imaging studies", _all(fhir, "ImagingStudy", {"patient": pid})),
         _guard(column, "Reports", _all(fhir, "DiagnosticReport", {"patient": pid})))

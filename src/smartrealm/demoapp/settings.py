@@ -11,7 +11,9 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.client.ehr_launch import check_issuer
+from smartrealm.client.errors import UntrustedIssuer
+from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
 
 DEMO_PATH = "/demo-app"
@@ -54,10 +56,10 @@ class DemoSettings:
 
     def trusts(self, iss: str) -> bool:
         try:
-            wanted = normalize_url(iss)
-        except ValueError:
+            check_issuer(iss, self.trusted_iss)  # the library's allow-list rule
+        except UntrustedIssuer:
             return False
-        return wanted in {normalize_url(b) for b in self.trusted_iss}
+        return True
 
 
 def demo_settings(realm: RealmConfig) -> DemoSettings | None:
