@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from smartrealm.authz import single_use
 from smartrealm.oauth.launch import LaunchContext
 
 # Rows are purged this long after they expire (nothing needs them any more).
@@ -114,23 +115,12 @@ class SqlLaunchStore:
         self._engine, self._t = engine, table
 
     def save(self, id_hash: str, launch: LaunchContext) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(delete(self._t).where(
-                self._t.c.expires_at < launch.expires_at - RETENTION))
-            conn.execute(self._t.insert().values(
-                id_hash=id_hash, data=json.dumps(launch.to_dict()),
-                expires_at=launch.expires_at, used=False))
+        single_use.store(self._engine, self._t, RETENTION, id_hash=id_hash,
+                         data=json.dumps(launch.to_dict()), expires_at=launch.expires_at)
 
     def claim(self, id_hash: str, now: int) -> LaunchContext | None:
-        t = self._t
-        with self._engine.begin() as conn:
-            claimed = conn.execute(update(t).where(
-                t.c.id_hash == id_hash, t.c.used.is_(False), t.c.expires_at > now,
-            ).values(used=True)).rowcount
-            if claimed != 1:
-                return None
-            data = conn.execute(select(t.c.data).where(t.c.id_hash == id_hash)).scalar_one()
-        return LaunchContext.from_dict(json.loads(data))
+        row = single_use.claim(self._engine, self._t, "id_hash", id_hash, now)
+        return None if row is None else LaunchContext.from_dict(json.loads(row.data))
 
     def purge(self, now: int) -> int:
         with self._engine.begin() as conn:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from smartrealm.authz import single_use
 from smartrealm.authz.consent_store import SqlAppAccessStore, SqlConsentStore
 from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.authz.lockout import SqlLoginFailureStore
@@ -176,23 +177,14 @@ class SqlCodeStore:
     def save(self, code_hash: str, code: AuthorizationCode) -> None:
         data = {"client_id": code.client_id, "redirect_uri": code.redirect_uri,
                 "code_challenge": code.code_challenge, "grant": code.grant.to_dict()}
-        with self._engine.begin() as conn:
-            conn.execute(delete(self._t).where(
-                self._t.c.expires_at < code.expires_at - self.RETENTION))
-            conn.execute(self._t.insert().values(
-                code_hash=code_hash, client_id=code.client_id, data=json.dumps(data),
-                expires_at=code.expires_at, used=False))
+        single_use.store(self._engine, self._t, self.RETENTION, code_hash=code_hash,
+                         client_id=code.client_id, data=json.dumps(data),
+                         expires_at=code.expires_at)
 
     def consume(self, code_hash: str, now: int) -> AuthorizationCode | None:
-        t = self._t
-        with self._engine.begin() as conn:
-            claimed = conn.execute(update(t).where(
-                t.c.code_hash == code_hash, t.c.used.is_(False), t.c.expires_at > now,
-            ).values(used=True)).rowcount
-            if claimed != 1:
-                return None
-            row = conn.execute(select(t.c.data, t.c.expires_at)
-                               .where(t.c.code_hash == code_hash)).one()
+        row = single_use.claim(self._engine, self._t, "code_hash", code_hash, now)
+        if row is None:
+            return None
         data = json.loads(row.data)
         return AuthorizationCode(data["client_id"], data["redirect_uri"],
                                  data["code_challenge"], Grant.from_dict(data["grant"]),
