@@ -4,6 +4,7 @@ waits until each answers, and stops them all together."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -83,14 +84,42 @@ def free_ports(names: Sequence[str], host: str = "127.0.0.1") -> dict[str, int]:
 
 
 def check_ports_free(realm: RealmConfig) -> None:
+    """Refuse to start when a component's port cannot be bound, naming the component."""
     for component in components(realm):
-        with socket.socket() as sock:
-            try:
-                sock.bind((component.host, component.port))
-            except OSError:
-                raise RealmStartError(
-                    f"{component.name}: port {component.port} on {component.host} is in use "
-                    f"({component.url})") from None
+        problem = port_problem(component.host, component.port)
+        if problem is not None:
+            raise RealmStartError(
+                f"{component.name}: port {component.port} on {component.host} {problem} "
+                f"({component.url})")
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` now, or None when it could.
+
+    The probe binds the way the server will (uvicorn sets ``SO_REUSEADDR`` on POSIX), so
+    the connections a realm stopped a moment ago leave in TIME_WAIT (RFC 9293 §3.6.1, up to
+    a minute on Linux) do not count as "in use", while a socket still listening there does:
+    on Linux and the BSDs ``SO_REUSEADDR`` never lets a second socket bind a port another
+    one is listening on. Windows is left at its default, where ``SO_REUSEADDR`` would let
+    us bind over a live listener and TIME_WAIT does not block a bind anyway."""
+    with socket.socket() as sock:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return _bind_failure(exc)
+    return None
+
+
+def _bind_failure(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "is in use by another program"
+    if exc.errno == errno.EACCES:
+        return "needs privileges this user lacks (ports below 1024 usually do)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "cannot be used: the address is not one of this machine's"
+    return f"cannot be bound: {exc.strerror or exc}"
 
 
 @dataclass
