@@ -3,8 +3,10 @@ the short cache, revocation biting (where the JWT mode does not), and failures o
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -18,9 +20,10 @@ from smartrealm.guard import (
     checker_for_server,
 )
 from smartrealm.oauth.keys import KeyRing
-from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.oauth.tokens import SELF_CLIENT_ID, TokenMinter
 from smartrealm.realm.config import RealmConfig
 from tests.authz.lifecycle import MULTI, revoke, tokens
+from tests.guard.tokens import details_entry, rs256_token
 
 
 class Clock:
@@ -120,3 +123,67 @@ async def test_configuration_chooses_the_check(realm: RealmConfig,
                     for rs in realm.resource_servers)
     changed = replace(realm, resource_servers=servers)
     assert isinstance(checker_for_server(changed, "lab", as_http), IntrospectionValidator)
+
+
+# ------------------------------------------------ fail closed: whose share, crit (as the JWT path)
+
+
+def _signed_by_the_as(realm: RealmConfig, keys: KeyRing, aud: list[str], scope: str,
+                      details: list[dict[str, Any]], **header: Any) -> str:
+    """A token really signed with the AS's key, shaped as the AS never shapes one. It is a
+    self-token (client ``smartrealm-as``) so that introspection needs no registry entry."""
+    now = int(time.time())
+    claims = {"iss": realm.auth_server.issuer, "aud": aud, "sub": SELF_CLIENT_ID,
+              "client_id": SELF_CLIENT_ID, "scope": scope, "iat": now, "exp": now + 60,
+              "jti": f"forged-{now}", "authorization_details": details}
+    active = keys.active
+    return rs256_token({"alg": "RS256", "typ": "at+jwt", "kid": active.kid, **header},
+                       claims, active.key)
+
+
+async def test_a_token_without_an_entry_for_this_server_is_inactive_for_it(
+        realm: RealmConfig, keys: KeyRing, as_http: httpx.AsyncClient) -> None:
+    ehr, imaging = realm.server("ehr").base_url, realm.server("imaging").base_url
+    token = _signed_by_the_as(realm, keys, [ehr, imaging], "system/*.cruds system/Patient.rs",
+                              [details_entry(imaging, "system/Patient.rs")])
+    # Imaging has its entry and gets exactly it; the EHR must not get the union.
+    assert (await _validator(realm, "imaging", as_http).validate(token)).scopes.raw \
+        == ("system/Patient.rs",)
+    with pytest.raises(TokenRejected, match="not active") as refused:
+        await _validator(realm, "ehr", as_http).validate(token)
+    assert refused.value.error == "invalid_token"
+
+
+async def test_the_guard_refuses_an_answer_without_its_entry(realm: RealmConfig) -> None:
+    # Whatever the AS answers, the guard applies the same rule as for a JWT: an active
+    # answer whose authorization_details have no entry for this server grants nothing here.
+    ehr, imaging = realm.server("ehr").base_url, realm.server("imaging").base_url
+    answer = {"active": True, "iss": realm.auth_server.issuer, "aud": [ehr, imaging],
+              "exp": int(time.time()) + 60, "sub": "u", "client_id": "c",
+              "scope": "system/*.cruds",
+              "authorization_details": [details_entry(imaging, "system/*.cruds")]}
+
+    def as_answers(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answer)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(as_answers)) as fake_as:
+        with pytest.raises(TokenRejected) as refused:
+            await _validator(realm, "ehr", fake_as).validate("a-token")
+    assert refused.value.reason == "the token's authorization_details grant nothing at " \
+        "this server"
+
+
+@pytest.mark.parametrize("crit", [{"crit": ["b64"], "b64": True}, {"crit": ["kid"]},
+                                  {"crit": []}])
+async def test_a_crit_header_is_inactive_at_the_as_too(
+        realm: RealmConfig, keys: KeyRing, as_http: httpx.AsyncClient,
+        crit: dict[str, Any]) -> None:
+    ehr = realm.server("ehr").base_url
+    plain = _signed_by_the_as(realm, keys, [ehr], "system/Patient.rs",
+                              [details_entry(ehr, "system/Patient.rs")])
+    assert (await _validator(realm, "ehr", as_http).validate(plain)).client_id \
+        == SELF_CLIENT_ID
+    token = _signed_by_the_as(realm, keys, [ehr], "system/Patient.rs",
+                              [details_entry(ehr, "system/Patient.rs")], **crit)
+    with pytest.raises(TokenRejected, match="not active"):
+        await _validator(realm, "ehr", as_http).validate(token)

@@ -18,6 +18,7 @@ from tests.guard.tokens import (
     details_entry,
     hmac_token,
     new_key,
+    rs256_token,
     unsigned_token,
 )
 
@@ -87,17 +88,94 @@ async def test_patient_from_launch_full_url_fhir_context(
         auth: FakeAuthServer, validator: TokenValidator) -> None:
     context = [{"reference": f"{IMAGING}/Patient/img0012", "role": "launch-full-url"},
                {"reference": f"{EHR}/Patient/p0012", "role": "launch-full-url"}]
-    ctx = await validator.validate(auth.mint([EHR, IMAGING], "patient/*.rs",
-                                             fhirContext=context))
+    ctx = await validator.validate(auth.mint([EHR], "patient/*.rs", fhirContext=context))
     assert ctx.patient == "p0012"
 
 
 async def test_audience_is_membership_after_normalization(
         auth: FakeAuthServer, validator: TokenValidator) -> None:
-    ctx = await validator.validate(auth.mint(["HTTP://127.0.0.1:8701/fhir/", IMAGING],
-                                             "system/Patient.rs"))
+    ctx = await validator.validate(auth.mint(
+        ["HTTP://127.0.0.1:8701/fhir/", IMAGING], "system/Patient.rs system/*.rs",
+        details=[details_entry("HTTP://127.0.0.1:8701/fhir/", "system/Patient.rs"),
+                 details_entry(IMAGING, "system/*.rs")]))
     assert str(ctx.scopes) == "system/Patient.rs"
+    ctx = await validator.validate(auth.mint(["HTTP://127.0.0.1:8701/fhir/"], "system/*.rs"))
+    assert str(ctx.scopes) == "system/*.rs"
     assert (await validator.validate(auth.mint(EHR, "system/Patient.rs"))).patient is None
+
+
+# ------------------------------------------------------------ fail closed: whose share
+
+
+async def test_details_without_an_entry_for_this_server_are_refused(
+        auth: FakeAuthServer, validator: TokenValidator) -> None:
+    # The union scope names Observation, but only imaging's share is in the token: the EHR
+    # must not take the union for its own.
+    token = auth.mint([EHR, IMAGING], "patient/Observation.rs patient/ImagingStudy.rs",
+                      patient="p0012",
+                      details=[details_entry(IMAGING, "patient/ImagingStudy.rs", "p0012")])
+    error = await rejected(validator, token)
+    assert error.error == "invalid_token"
+    assert error.reason == "the token's authorization_details grant nothing at this server"
+
+
+@pytest.mark.parametrize("details", [[], None, [{"type": "other", "locations": [EHR],
+                                                 "scope": "system/*.rs"}]])
+async def test_empty_null_or_foreign_details_are_refused(
+        auth: FakeAuthServer, validator: TokenValidator, details: Any) -> None:
+    token = auth.sign(auth.claims([EHR], "system/*.rs", authorization_details=details))
+    error = await rejected(validator, token)
+    assert error.reason == "the token's authorization_details grant nothing at this server"
+
+
+async def test_several_servers_without_details_are_refused(
+        auth: FakeAuthServer, validator: TokenValidator) -> None:
+    error = await rejected(validator, auth.mint([EHR, IMAGING], "system/*.rs"))
+    assert error.error == "invalid_token"
+    assert error.reason == ("the token names several servers but has no "
+                            "authorization_details entry for this one")
+
+
+async def test_with_an_entry_only_its_patient_counts(
+        auth: FakeAuthServer, validator: TokenValidator) -> None:
+    # No patient on this server: a top-level patient or a launch-full-url item naming an id
+    # here must not stand in for the entry's missing one.
+    context = [{"reference": f"{EHR}/Patient/p0001", "role": "launch-full-url"}]
+    token = auth.mint([EHR, IMAGING], "patient/*.rs", patient="p0001", fhirContext=context,
+                      details=[details_entry(EHR, "patient/*.rs"),
+                               details_entry(IMAGING, "patient/*.rs", "img0001")])
+    assert (await validator.validate(token)).patient is None
+
+
+# ------------------------------------------------------------ header: crit (RFC 7515 §4.1.11)
+
+
+def _crit_header(auth: FakeAuthServer, **extra: Any) -> dict[str, Any]:
+    return {"alg": "RS256", "typ": "at+jwt", "kid": auth.key.kid, **extra}
+
+
+async def test_a_validly_signed_token_without_crit_is_accepted(
+        auth: FakeAuthServer, validator: TokenValidator) -> None:
+    # The hand-made signature is a real one: only the crit header makes the tokens below fail.
+    token = rs256_token(_crit_header(auth), auth.claims([EHR], "system/*.rs"), auth.key)
+    assert str((await validator.validate(token)).scopes) == "system/*.rs"
+
+
+@pytest.mark.parametrize("crit", [
+    {"crit": ["x-realm-ext"], "x-realm-ext": True},  # an extension nobody here understands
+    {"crit": ["exp"], "exp": 1},                    # a claim name dressed up as a header
+    {"crit": ["b64"], "b64": True},                 # RFC 7797, known to the JOSE library
+    {"crit": ["kid"]},                              # a registered name (producer error)
+    {"crit": []},                                   # RFC 7515: MUST NOT be empty
+])
+async def test_any_crit_header_is_refused(auth: FakeAuthServer, validator: TokenValidator,
+                                          crit: dict[str, Any]) -> None:
+    token = rs256_token(_crit_header(auth, **crit), auth.claims([EHR], "system/*.rs"),
+                        auth.key)
+    error = await rejected(validator, token)
+    assert error.error == "invalid_token"
+    assert error.reason == ("the token header lists critical extensions (crit) this server "
+                            "does not understand")
 
 
 async def test_wrong_audience(auth: FakeAuthServer, validator: TokenValidator) -> None:

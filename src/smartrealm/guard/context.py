@@ -2,8 +2,15 @@
 
 A realm token is multi-audience: its top-level ``scope`` is the union over all servers, and
 each server's own share travels in ``authorization_details`` (SMART 2.2 §10.1, design.md).
-A server enforces only its own entry, the one whose ``locations`` contain its base URL; if
-the token has none, the top-level ``scope``/``patient`` apply."""
+A server enforces only its own entry, the one whose ``locations`` contain its base URL.
+
+Fail closed: the realm's AS puts one entry per audience member in every token it mints (user
+grants, Backend Services, its own self-tokens), so a token that carries
+``authorization_details`` without an entry for this server, or that names other servers in
+``aud`` without any entry, is refused: its top-level ``scope`` is a union that says nothing
+about what this server may allow. Only a token with no ``authorization_details`` whose ``aud``
+is this server alone is judged by its top-level ``scope``/``patient``, which are then this
+server's own (RFC 9068 §2.2.3)."""
 
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ class AccessContext:
 def access_context(claims: Mapping[str, Any], own_base: str) -> AccessContext:
     """Build the context from claims that have already been verified."""
     entry = own_authorization_details(claims, own_base)
-    source = entry if entry is not None else claims
+    source = entry if entry is not None else _single_server_claims(claims, own_base)
     scope = source.get("scope", "")
     if not isinstance(scope, str):
         raise TokenRejected("scope must be a string")
@@ -69,13 +76,30 @@ def own_authorization_details(claims: Mapping[str, Any],
     return None
 
 
+def _single_server_claims(claims: Mapping[str, Any], own_base: str) -> Mapping[str, Any]:
+    """The top-level claims, when they can only be this server's share: no
+    ``authorization_details`` at all and ``aud`` naming this server alone. Anything else
+    without an entry for us is refused (401 ``invalid_token``, RFC 6750 §3.1: the token is
+    invalid here, and no scope the client could ask for would fix it)."""
+    if "authorization_details" in claims:
+        raise TokenRejected("the token's authorization_details grant nothing at this server")
+    aud = claims.get("aud")
+    listed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    members = {normalize_url(a) for a in listed if isinstance(a, str)}
+    if members != {normalize_url(own_base)}:
+        raise TokenRejected("the token names several servers but has no "
+                            "authorization_details entry for this one")
+    return claims
+
+
 def _patient(claims: Mapping[str, Any], entry: Mapping[str, Any] | None,
              own_base: str) -> str | None:
-    """This server's patient id: our authorization_details entry first, then a
-    ``launch-full-url`` fhirContext reference on our base (seed proposal, spec §6.5), then
-    the top-level ``patient``, which the AS sends only when the id is the same everywhere."""
-    if entry is not None and isinstance(entry.get("patient"), str):
-        return str(entry["patient"])
+    """This server's patient id. With an authorization_details entry for us, only that
+    entry's ``patient`` counts (the AS writes each server's id there; a top-level value is
+    never a substitute). Otherwise (a single-server token) a ``launch-full-url`` fhirContext
+    reference on our base (seed proposal, spec §6.5), then the top-level ``patient``."""
+    if entry is not None:
+        return _optional_str(entry, "patient")
     from_context = _patient_from_fhir_context(claims.get("fhirContext"), own_base)
     if from_context is not None:
         return from_context

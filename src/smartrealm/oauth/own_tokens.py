@@ -52,6 +52,9 @@ class OwnTokenVerifier:
 
 
 def _header_ok(header: Mapping[str, Any]) -> bool:
+    # RFC 7515 §4.1.11: this AS never sets ``crit`` and understands no extension, so a
+    # header with any ``crit`` is refused, as the resource servers' guard refuses it.
     typ = header.get("typ")
     return (header.get("alg") == ALGORITHM and isinstance(header.get("kid"), str)
-            and isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES)
+            and isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+            and "crit" not in header)

@@ -8,8 +8,8 @@ stored, unused (not rotated), unrevoked and unexpired. Anything else is exactly
 When the caller is one of the realm's resource servers the answer is that server's view
 (spec §14 item 7): ``patient``, ``encounter`` and the data scopes of ``scope`` come from
 its own ``authorization_details`` entry (identity and refresh scopes stay), and a token
-whose ``aud`` does not name the server is inactive for it (RFC 7662 §4: the AS may answer
-differently depending on who asks).
+whose ``aud`` does not name the server, or that has no entry for it, is inactive for it
+(RFC 7662 §4: the AS may answer differently depending on who asks).
 """
 
 from __future__ import annotations
@@ -119,7 +119,10 @@ def _for_caller(answer: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return dict(INACTIVE)
     entry = _own_entry(answer.get("authorization_details"), own)
     if entry is None:
-        return answer
+        # Fail closed: every token this AS mints has one entry per audience member, so a
+        # token without one for the asking server is inactive for it; its union ``scope``
+        # must never stand in for the server's share.
+        return dict(INACTIVE)
     answer["scope"] = _own_scope(str(answer.get("scope", "")), entry,
                                  answer["authorization_details"])
     for name in ("patient", "encounter"):
