@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from smartrealm.authz.app import build_auth_server
+from smartrealm.fhir.app import build_resource_server
 from smartrealm.realm.config import RealmConfig
+
+RFC8414 = "/.well-known/oauth-authorization-server"
+# What a FHIR server's smart-configuration says about itself rather than about the AS
+# (SMART 2.2 §1.1: it SHALL support every scope it lists; §1.3 associated_endpoints).
+SERVER_SPECIFIC = {"scopes_supported", "capabilities", "associated_endpoints"}
 
 
 async def test_openid_configuration(ua: httpx.AsyncClient, realm: RealmConfig) -> None:
@@ -32,6 +38,67 @@ async def test_openid_configuration(ua: httpx.AsyncClient, realm: RealmConfig) -
         "none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
     assert doc["token_endpoint_auth_signing_alg_values_supported"] == [
         "RS384", "ES384", "RS256", "ES256"]
+
+
+async def test_rfc8414_metadata_at_the_well_known_path(ua: httpx.AsyncClient,
+                                                       realm: RealmConfig) -> None:
+    response = await ua.get(RFC8414)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    doc = response.json()
+    # RFC 8414 §3.2: issuer identical to the one the URL was built from; §2 REQUIRED members.
+    assert doc["issuer"] == realm.auth_server.issuer
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["authorization_endpoint"] == realm.auth_server.authorization_endpoint
+    assert doc["token_endpoint"] == realm.auth_server.token_endpoint
+    assert doc == (await ua.get("/.well-known/openid-configuration")).json()
+
+
+async def test_rfc8414_inserts_the_issuer_path(realm: RealmConfig) -> None:
+    issuer = "http://127.0.0.1:8700/realm/one"
+    app = build_auth_server(replace(realm, auth_server=replace(realm.auth_server,
+                                                               issuer=issuer)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1:8700") as c:
+        # §3.1: the well-known suffix goes between the host and the issuer's path.
+        inserted = await c.get(f"{RFC8414}/realm/one")
+        assert inserted.status_code == 200 and inserted.json()["issuer"] == issuer
+        assert inserted.json()["token_endpoint"] == f"{issuer}/token"
+        # The OIDC-style form (suffix after the issuer) is answered too (§5).
+        appended = await c.get(f"/realm/one{RFC8414}")
+        assert appended.json() == inserted.json()
+        # Nothing at the root: its issuer would not match the URL (§3.3).
+        assert (await c.get(RFC8414)).status_code == 404
+
+
+async def test_every_discovery_document_agrees_with_the_as_metadata(
+        ua: httpx.AsyncClient, realm: RealmConfig) -> None:
+    as_metadata = (await ua.get(RFC8414)).json()
+    assert (await ua.get("/.well-known/openid-configuration")).json() == as_metadata
+    as_smart = (await ua.get("/.well-known/smart-configuration")).json()
+    documents = {"AS smart-configuration": as_smart}
+    quiet = replace(realm, sample_data=False)
+    for rs in realm.resource_servers:
+        app = build_resource_server(quiet, rs.id)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=rs.base_url) as fhir:
+            response = await fhir.get(f"{rs.base_url}/.well-known/smart-configuration")
+        assert response.status_code == 200, rs.id
+        documents[f"{rs.id} smart-configuration"] = response.json()
+    for name, doc in documents.items():
+        # Field by field: every member of the AS metadata, with the AS's value, except
+        # what a FHIR server says about itself.
+        for member, value in as_metadata.items():
+            if member in SERVER_SPECIFIC and name != "AS smart-configuration":
+                continue
+            assert doc.get(member) == value, (name, member)
+        extra = set(doc) - set(as_metadata) - SERVER_SPECIFIC
+        assert extra == {"user_access_brand_bundle", "user_access_brand_identifier"}, name
+        for member in extra:
+            assert doc[member] == as_smart[member], (name, member)
+        assert set(doc["capabilities"]) <= set(as_smart["capabilities"]), name
+    assert "none" in documents["ehr smart-configuration"][
+        "token_endpoint_auth_methods_supported"]
 
 
 async def test_smart_configuration(ua: httpx.AsyncClient) -> None:

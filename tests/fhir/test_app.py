@@ -274,8 +274,10 @@ async def test_smart_configuration(rs: Realm) -> None:
     assert config["registration_endpoint"] == auth.registration_endpoint
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["response_types_supported"] == ["code"]
-    assert config["grant_types_supported"] == ["authorization_code", "client_credentials",
-                                               "refresh_token"]
+    assert config["grant_types_supported"] == ["authorization_code", "refresh_token",
+                                               "client_credentials"]
+    assert config["token_endpoint_auth_methods_supported"] == [
+        "none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
     assert {"auth-multi-aud-token", "context-style", "launch-ehr", "launch-standalone",
             "sso-openid-connect", "permission-v2", "permission-patient"} \
         <= set(config["capabilities"])

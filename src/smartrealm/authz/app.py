@@ -35,6 +35,7 @@ from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.authz.web import make_pages
 from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
 from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore
+from smartrealm.oauth.metadata import rfc8414_paths
 from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
@@ -92,6 +93,9 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
         Route(p("/brands.json"), api.brands, methods=["GET"]),
         Route(p("/register"), api.register, methods=["POST"]),
     ]
+    # RFC 8414 §3.1: at the host root, before the issuer's path (and after it, see there).
+    routes += [Route(path, api.oauth_authorization_server, methods=["GET"])
+               for path in rfc8414_paths(realm.auth_server.issuer)]
     routes += launch_routes(ctx, pages)  # EHR launch: /api/launch, /ehr, /smart-style.json
     routes += lifecycle_routes(ctx, p, client_keys)  # /introspect (RFC 7662), /revoke (7009)
 

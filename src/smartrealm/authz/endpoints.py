@@ -1,10 +1,10 @@
-"""The AS's JSON endpoints: token, discovery (OIDC and SMART), JWKS, brands, registration."""
+"""The AS's JSON endpoints: token, discovery (RFC 8414, OIDC and SMART), JWKS, brands,
+registration."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +12,6 @@ from starlette.responses import Response
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
-from smartrealm.authz.lifecycle_views import lifecycle_metadata
 from smartrealm.authz.web import (
     MAX_BODY,
     cors_for,
@@ -22,9 +21,7 @@ from smartrealm.authz.web import (
     public_json,
 )
 from smartrealm.oauth.assertions import AssertionVerifier
-from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.token import (
-    GRANT_TYPES,
     TokenContext,
     issue_tokens,
     new_context,
@@ -34,28 +31,11 @@ from smartrealm.oauth.errors import AccessDenied, InvalidClientMetadata, OAuthEr
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.key_rotation import JWKS_CACHE_CONTROL
 from smartrealm.oauth.lifecycle import TokenLifecycle
+from smartrealm.oauth.metadata import authorization_server_metadata, smart_configuration
 from smartrealm.oauth.registration import register
-from smartrealm.oauth.store import AUTH_METHODS
 from smartrealm.realm.brands import build_brands_bundle
 
 FHIR_JSON = "application/fhir+json"
-SCOPES_SUPPORTED = [
-    "openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
-    "online_access",
-    "patient/*.rs", "patient/*.cruds", "patient/*.read", "patient/*.write", "patient/*.*",
-    "user/*.rs", "user/*.cruds", "user/*.read", "user/*.write", "user/*.*",
-    "system/*.rs", "system/*.read",
-]
-CAPABILITIES = [
-    "launch-standalone", "authorize-post", "client-public", "client-confidential-symmetric",
-    "client-confidential-asymmetric",
-    "sso-openid-connect", "context-standalone-patient", "permission-patient",
-    "permission-user", "permission-v1", "permission-v2", "permission-offline",
-    "auth-multi-aud-token",
-    # EHR launch (§1.2, §6.1): launch contexts carry patient, encounter, banner and style.
-    "launch-ehr", "context-banner", "context-style", "context-ehr-patient",
-    "context-ehr-encounter",
-]
 
 
 class Endpoints:
@@ -104,33 +84,16 @@ class Endpoints:
                    "Access-Control-Max-Age": "600"}
         return Response(status_code=204, headers=headers)
 
-    def _as_metadata(self) -> dict[str, Any]:
-        a = self.ctx.realm.auth_server
-        meta: dict[str, Any] = {
-            "issuer": a.issuer, "authorization_endpoint": a.authorization_endpoint,
-            "token_endpoint": a.token_endpoint, "jwks_uri": a.jwks_uri,
-            "scopes_supported": SCOPES_SUPPORTED, "response_types_supported": ["code"],
-            "grant_types_supported": list(GRANT_TYPES),
-            "token_endpoint_auth_methods_supported": [m for m in AUTH_METHODS],
-            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-            "code_challenge_methods_supported": ["S256"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "authorization_response_iss_parameter_supported": True,
-        }
-        if self.ctx.realm.registration_open():
-            meta["registration_endpoint"] = a.registration_endpoint
-        meta.update(lifecycle_metadata(a))
-        return meta
-
     async def openid_configuration(self, request: Request) -> Response:
-        return public_json(self._as_metadata())
+        """OIDC Discovery §4; the same members as RFC 8414 (oauth/metadata.py)."""
+        return public_json(authorization_server_metadata(self.ctx.realm))
+
+    async def oauth_authorization_server(self, request: Request) -> Response:
+        """RFC 8414 §3 (routed at the §3.1 path, oauth/metadata.py ``rfc8414_paths``)."""
+        return public_json(authorization_server_metadata(self.ctx.realm))
 
     async def smart_configuration(self, request: Request) -> Response:
-        meta = self._as_metadata()
-        meta["capabilities"] = CAPABILITIES
-        meta["user_access_brand_bundle"] = self.ctx.realm.auth_server.brands_url
-        return public_json(meta)
+        return public_json(smart_configuration(self.ctx.realm))
 
     async def jwks(self, request: Request) -> Response:
         response = public_json(self.ctx.keys.jwks())

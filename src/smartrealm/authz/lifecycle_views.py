@@ -21,7 +21,6 @@ import base64
 import binascii
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.requests import Request
@@ -33,7 +32,6 @@ from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
 from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_auth import authenticate_request
-from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect
 from smartrealm.oauth.endpoints.revoke import revoke
 from smartrealm.oauth.errors import (
@@ -45,23 +43,7 @@ from smartrealm.oauth.errors import (
 )
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
-from smartrealm.realm.config import AuthServerConfig
 from smartrealm.realm.rs_credentials import server_id_of
-
-SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
-CLIENT_METHODS = [*SECRET_METHODS, "private_key_jwt"]
-
-
-def lifecycle_metadata(auth: AuthServerConfig) -> dict[str, Any]:
-    """RFC 8414 §2 members for the two endpoints (AS discovery documents)."""
-    return {
-        "introspection_endpoint": auth.introspection_endpoint,
-        "introspection_endpoint_auth_methods_supported": CLIENT_METHODS,
-        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "revocation_endpoint": auth.revocation_endpoint,
-        "revocation_endpoint_auth_methods_supported": ["none", *CLIENT_METHODS],
-        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-    }
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:

@@ -7,70 +7,37 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
+from smartrealm.oauth import metadata
+from smartrealm.oauth.metadata import MULTI_AUD
 from smartrealm.realm.config import ResourceServerConfig
 
 from .interactions import scope_suffix, system_interactions, type_interactions, writable
 from .params import search_capability, supported_types
 from .settings import FhirSettings
 
-# design.md: every realm server lists both, exactly as the seed spells them.
-MULTI_AUD = "auth-multi-aud-token"
-REALM_CAPABILITIES = (MULTI_AUD, "context-style")
-SMART_CAPABILITIES = (
-    "launch-ehr", "launch-standalone", "authorize-post", "client-public",
-    "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
-    "context-standalone-patient",
-    "context-ehr-patient", "permission-patient", "permission-user", "permission-v1",
-    "permission-v2", "permission-offline",
-    # EHR launch (§1.2): context-style is listed with REALM_CAPABILITIES below.
-    "context-banner", "context-ehr-encounter",
-)
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
-TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 NON_RESOURCE_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access")
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 
 
 def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
-    auth = settings.realm.auth_server
-    config: dict[str, Any] = {
-        "issuer": auth.issuer,
-        "jwks_uri": auth.jwks_uri,
-        "authorization_endpoint": auth.authorization_endpoint,
-        "token_endpoint": auth.token_endpoint,
-        "grant_types_supported": list(GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": list(TOKEN_AUTH_METHODS),
-        # §9: Backend Services discovery names the private_key_jwt signing algorithms.
-        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "scopes_supported": scopes_supported(settings),
-        "response_types_supported": ["code"],
-        # §1.1: SHALL include S256 and SHALL NOT include plain.
-        "code_challenge_methods_supported": ["S256"],
-        "management_endpoint": auth.management_endpoint,
-        "introspection_endpoint": auth.introspection_endpoint,
-        "revocation_endpoint": auth.revocation_endpoint,
-        "capabilities": [*SMART_CAPABILITIES, *_realm_capabilities(settings.server)],
-        # §1.3 / design.md: the other servers, and whether each accepts the same token.
-        "associated_endpoints": [
-            {"url": rs.base_url, "capabilities": [MULTI_AUD] if rs.multi_aud_token else []}
-            for rs in settings.other_servers
-        ],
-        "user_access_brand_bundle": auth.brands_url,
-        "user_access_brand_identifier": {"system": settings.realm.brands.identifier_system,
-                                         "value": settings.realm.brands.identifier_value},
-    }
-    if settings.realm.registration_open():
-        config["registration_endpoint"] = auth.registration_endpoint
+    """The AS's SMART configuration (oauth/metadata.py, one source for every discovery
+    document), with this server's own ``scopes_supported`` and ``capabilities`` and, §1.3 /
+    design.md, the other servers and whether each accepts the same token."""
+    config = metadata.smart_configuration(settings.realm, scopes=scopes_supported(settings),
+                                          capabilities=_capabilities(settings.server))
+    config["associated_endpoints"] = [
+        {"url": rs.base_url, "capabilities": [MULTI_AUD] if rs.multi_aud_token else []}
+        for rs in settings.other_servers
+    ]
     return config
 
 
-def _realm_capabilities(server: ResourceServerConfig) -> list[str]:
+def _capabilities(server: ResourceServerConfig) -> list[str]:
     """``multi_aud_token = false`` (realm config): the server takes only single-server
     tokens, so it does not list the capability (§10.2) and the AS refuses to put it in a
     multi-server audience (authz/multi_aud.py)."""
-    return [c for c in REALM_CAPABILITIES if server.multi_aud_token or c != MULTI_AUD]
+    return [c for c in metadata.SMART_CAPABILITIES if server.multi_aud_token or c != MULTI_AUD]
 
 
 def scopes_supported(settings: FhirSettings) -> list[str]:
