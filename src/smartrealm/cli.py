@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from starlette.types import ASGIApp
 
-from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch
+from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch, cli_patients
 from smartrealm.cli_app import app as app_cli
 from smartrealm.cli_common import ConfigOption, console, err_console, fail, load_realm
 from smartrealm.demoapp.settings import demo_settings
@@ -32,6 +32,7 @@ from smartrealm.realm.runner import (
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="One SMART on FHIR authorization server for a realm of FHIR servers.")
 app.add_typer(cli_clients.app, name="client")
+app.add_typer(cli_patients.app, name="patients")  # the patient index
 app.add_typer(app_cli, name="app")  # app connect|get|token (an app developer's view)
 app.command("launch")(cli_launch.launch)
 cli_keys.register(app)  # keys list|rotate, purge

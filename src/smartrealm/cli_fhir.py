@@ -22,10 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.cli_common import ConfigOption, DataDirOption, console, err_console
+from smartrealm.cli_patients import LinkingRepository
 from smartrealm.fhir.loader import LoadReport, load, read_items
 from smartrealm.fhir.params import COMPARTMENT_PARAM, supported_types
-from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig, load_config
 from smartrealm.realm.sample_data import generate_server_data
 from smartrealm.storage import make_engine
@@ -75,8 +76,11 @@ def load_command(
     realm = _realm(config, data_dir)
     rs = _server(realm, server)
     engine = make_engine(realm.database_url_for(rs.id))
+    index_engine = make_engine(realm.database_url_for(None))  # the AS's: patient index
     try:
-        repository = SqlResourceRepository(engine)
+        # Stored Patients with the realm's identifier are linked (cli_patients.py).
+        repository = LinkingRepository(engine, SqlPatientIndex(index_engine), rs.id,
+                                       realm.patient_identifier_system)
         repository.create_tables()
         with _progress() as progress:
             task = progress.add_task(f"loading {file.name} into {rs.id}", total=None)
@@ -88,7 +92,9 @@ def load_command(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
+        index_engine.dispose()
     _print_report(report, rs)
+    console.print(f"{repository.linked} patients linked in the realm's patient index")
     if report.errors:
         raise typer.Exit(1)
 

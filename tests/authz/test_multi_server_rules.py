@@ -1,7 +1,8 @@
 """Multi-server rules (design.md; issue 3): servers share a token only if each advertises
 ``auth-multi-aud-token`` in its own smart-configuration (checked over real HTTP against
 loopback servers, cached); a client limited to some servers gets ``invalid_target`` for the
-others; patient-id resolutions are cached briefly."""
+others; patient ids come from the realm's patient index
+(tests/authz/test_patient_index.py)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,11 @@ import httpx
 import pytest
 
 from smartrealm.authz.app import create_app
-from smartrealm.authz.patient_cache import CachingPatientDirectory
-from smartrealm.authz.patients import HttpPatientDirectory
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.oauth.store import Client
-from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from tests.authz.conftest import Flow, redirect_params, start
-from tests.authz.consent_helpers import Clock, realm_stores
-from tests.authz.fhir_stub import FhirStub
+from tests.authz.consent_helpers import realm_stores
 
 
 class _Servers(BaseHTTPRequestHandler):
@@ -137,29 +134,3 @@ async def test_a_client_limited_to_some_servers(ua: httpx.AsyncClient, realm: Re
     only_ehr = await start(ua, Flow(external_realm, resources=("ehr",), client_id="limited"))
     assert str(only_ehr.url).endswith("/interaction/login")
 
-
-# ---------------------------------------------------------------- patient-id cache
-
-
-async def test_patient_id_resolution_is_cached_per_mrn_and_server(
-        realm: RealmConfig, keys: KeyRing) -> None:
-    stub = FhirStub(realm, keys, missing={"lab": {13}})
-    clock = Clock(0.0)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stub.app())) as http:
-        minter = TokenMinter(realm.auth_server.issuer, keys, 3600)
-        directory = CachingPatientDirectory(
-            HttpPatientDirectory(http, minter, realm.patient_identifier_system), ttl=60,
-            clock=clock)
-        lab = realm.server("lab")
-        assert await directory.find_by_mrn(lab, "MRN000012") == "lab0012"
-        assert await directory.find_by_mrn(lab, "MRN000012") == "lab0012"
-        assert len([c for c in stub.calls if "MRN000012" in c]) == 1
-        clock.now = 61
-        await directory.find_by_mrn(lab, "MRN000012")
-        assert len([c for c in stub.calls if "MRN000012" in c]) == 2
-        # A miss is asked again every time: the record may appear at any moment.
-        assert await directory.find_by_mrn(lab, "MRN000013") is None
-        assert await directory.find_by_mrn(lab, "MRN000013") is None
-        assert len([c for c in stub.calls if "MRN000013" in c]) == 2
-        # Per server: the imaging server is asked on its own.
-        assert await directory.find_by_mrn(realm.server("imaging"), "MRN000012") == "img0012"

@@ -28,7 +28,7 @@ from smartrealm.authz.lockout import LoginPolicy
 from smartrealm.authz.maintenance import key_pruner, periodic_purge
 from smartrealm.authz.manage import ManageViews
 from smartrealm.authz.multi_aud import MultiAudienceCheck
-from smartrealm.authz.patient_cache import CachingPatientDirectory
+from smartrealm.authz.patient_index import seed_sample_links
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
@@ -60,8 +60,7 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     client = http if http is not None else own_http
     assert client is not None
     if patients is None:
-        patients = CachingPatientDirectory(
-            HttpPatientDirectory(client, minter, realm.patient_identifier_system))
+        patients = HttpPatientDirectory(client, minter, realm.patient_identifier_system)
     ctx = AuthzContext(realm, stores, keys, minter, patients, clock,
                        login_policy=login_policy or LoginPolicy(),
                        multi_aud=MultiAudienceCheck(client))
@@ -122,7 +121,8 @@ def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:
 
 
 def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
-    """Upsert the configured users and clients (the configuration wins over the store)."""
+    """Upsert the configured users and clients (the configuration wins over the store);
+    link the sample patients of a realm with sample data (patient_index.py)."""
     for u in realm.users:
         stores.users.put(User(u.username, hash_secret(u.password), u.display_name,
                               u.fhir_user_server, u.fhir_user))
@@ -134,6 +134,7 @@ def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
             secret_hash=hash_secret(c.secret) if c.secret else None, scope=c.scope,
             allowed_servers=c.allowed_servers,
             created_at=existing.created_at if existing else now))
+    seed_sample_links(realm, stores.patient_index, now)
 
 
 def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None) -> Starlette:

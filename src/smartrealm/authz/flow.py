@@ -113,7 +113,8 @@ async def find_patient(ctx: AuthzContext, interaction: Interaction, user: User,
                        patient_id: str) -> dict[str, str | None] | None:
     """None when the patient does not exist on the user's home server."""
     home = ctx.realm.server(user.fhir_user_server)
-    return await resolve_patient(ctx.patients, home, patient_id, audience(ctx, interaction))
+    return await resolve_patient(ctx.patients, ctx.stores.patient_index, home, patient_id,
+                                 audience(ctx, interaction))
 
 
 async def own_patient(ctx: AuthzContext, interaction: Interaction,

@@ -117,7 +117,7 @@ async def launch_login(ctx: AuthzContext, interaction: Interaction, user: User
     ehr = ctx.realm.server_by_url(launch.iss)
     servers = [ctx.realm.server(sid) for sid in interaction.request["servers"]]
     patients = None if ehr is None else await resolve_patient(
-        ctx.patients, ehr, launch.patient, servers)
+        ctx.patients, ctx.stores.patient_index, ehr, launch.patient, servers)
     if patients is None:
         return InvalidRequest("the launch's patient was not found")
     return replace(interaction, patients=patients)

@@ -1,9 +1,12 @@
 """Finding the in-context patient on every server of the audience (seed rule, spec §6.5).
 
-The AS reads the patient on its home server to learn its MRN, then searches each other
-server ``Patient?identifier=<system>|<MRN>``, always with a self-token it mints for that one
-server (CONTRACT "AS self-token"). Lookups that fail (server down, no match, several matches)
-mean "not on that server": that server then gets no patient and no patient scopes.
+The patient is read on its home server (it must exist there); its records on the other
+servers come from the realm's patient index (patient_index.py) and nowhere else: what a
+Patient resource says at authorization time is never trusted to link it to anyone, since a
+patient-facing app may be able to write it. Each indexed record is then read on its server,
+always with a self-token the AS mints for that one server (CONTRACT "AS self-token").
+Lookups that fail (no index entry, several records on one server, record not found, server
+down) mean "not on that server": that server then gets no patient and no patient scopes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from smartrealm.authz.patient_index import PatientIndex
 from smartrealm.oauth.tokens import SELF_SCOPE, TokenMinter
 from smartrealm.realm.config import ResourceServerConfig
 
@@ -73,8 +77,6 @@ class PatientDirectory(Protocol):
 
     async def read(self, server: ResourceServerConfig, patient_id: str
                    ) -> PatientSummary | None: ...
-
-    async def find_by_mrn(self, server: ResourceServerConfig, mrn: str) -> str | None: ...
 
     async def search_page(self, server: ResourceServerConfig, query: PatientQuery
                           ) -> PatientPage: ...
@@ -170,11 +172,6 @@ class HttpPatientDirectory:
         resource = await self._get(server, f"Patient/{patient_id}")
         return None if resource is None else self._summary(resource)
 
-    async def find_by_mrn(self, server: ResourceServerConfig, mrn: str) -> str | None:
-        found = await self._search(server, {"identifier": f"{self._system}|{mrn}"})
-        # Several patients with one MRN is a data problem: link none rather than guess.
-        return found[0].id if len(found) == 1 else None
-
 
 def _encounter(resource: Any) -> EncounterSummary | None:
     if not isinstance(resource, dict) or resource.get("resourceType") != "Encounter" \
@@ -190,19 +187,27 @@ def _encounter(resource: Any) -> EncounterSummary | None:
                             str(resource.get("status", "")))
 
 
-async def resolve_patient(directory: PatientDirectory, home: ResourceServerConfig,
-                          patient_id: str, servers: Sequence[ResourceServerConfig]
+async def resolve_patient(directory: PatientDirectory, index: PatientIndex,
+                          home: ResourceServerConfig, patient_id: str,
+                          servers: Sequence[ResourceServerConfig]
                           ) -> dict[str, str | None] | None:
     """The patient's id on each server (None where it is not found); None when the patient
     cannot be read on its home server at all."""
     summary = await directory.read(home, patient_id)
     if summary is None:
         return None
+    person = index.person_of(home.id, summary.id)
+    records = index.records_of(person) if person is not None else []
 
     async def on(server: ResourceServerConfig) -> str | None:
         if server.id == home.id:
             return summary.id
-        return await directory.find_by_mrn(server, summary.mrn) if summary.mrn else None
+        ids = [r.patient_id for r in records if r.server_id == server.id]
+        # Several records of one person on one server is a data problem: link none.
+        if len(ids) != 1:
+            return None
+        found = await directory.read(server, ids[0])
+        return found.id if found is not None else None
 
     ids = await asyncio.gather(*(on(rs) for rs in servers))
     return {rs.id: pid for rs, pid in zip(servers, ids, strict=True)}

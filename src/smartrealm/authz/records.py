@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from smartrealm.authz.consent_store import AppAccessStore, ConsentStore
 from smartrealm.authz.launch_store import EhrStores
 from smartrealm.authz.lockout import LoginFailureStore
+from smartrealm.authz.patient_index import PatientIndex
 from smartrealm.oauth.assertions import ReplayCache
 from smartrealm.oauth.store import ClientStore, CodeStore, RefreshStore
 from smartrealm.oauth.token_registry import TokenRegistry
@@ -94,3 +95,4 @@ class Stores:
     login_failures: LoginFailureStore  # sign-in lockout (authz/lockout.py)
     consents: ConsentStore  # remembered consents (authz/consent_store.py)
     app_access: AppAccessStore  # apps holding a user's refresh tokens (management page)
+    patient_index: PatientIndex  # one person's records across servers (patient_index.py)

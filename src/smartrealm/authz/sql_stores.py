@@ -26,6 +26,7 @@ from smartrealm.authz import single_use
 from smartrealm.authz.consent_store import SqlAppAccessStore, SqlConsentStore
 from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.authz.lockout import SqlLoginFailureStore
+from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.authz.records import Interaction, Stores, User
 from smartrealm.authz.sql_replay import SqlReplayCache
 from smartrealm.authz.sql_token_registry import sql_token_registry
@@ -298,4 +299,5 @@ def sql_stores(engine: Engine) -> Stores:
                   rs_credentials=sql_rs_credentials(engine),
                   login_failures=SqlLoginFailureStore(engine),
                   consents=SqlConsentStore(engine),
-                  app_access=SqlAppAccessStore(engine, tables.refresh_tokens))
+                  app_access=SqlAppAccessStore(engine, tables.refresh_tokens),
+                  patient_index=SqlPatientIndex(engine))

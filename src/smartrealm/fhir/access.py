@@ -54,6 +54,8 @@ class Permit:
     resource_type: str
     restriction: AnyOf | None
     patient_only: bool   # every granting scope is confined to the context patient
+    # Writes only: identifiers with this system may not change (linking.py); None: they may.
+    linking_system: str | None = None
 
 
 def authorize(ctx: AccessContext, resource_type: str, letter: str, *,

@@ -19,6 +19,7 @@ from smartrealm.guard import AccessContext
 from .access import Permit, authorize, require_match
 from .errors import BadRequest, Conflict, MethodNotAllowed, NotFound, PreconditionFailed
 from .interactions import writable
+from .linking import check_link_kept, guard_link
 from .reply import Reply, written
 from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
 from .settings import FhirSettings
@@ -73,6 +74,7 @@ def create_in(session: WriteSession, permit: Permit, resource: dict[str, Any]) -
     resource_type, resource_id = resource["resourceType"], resource["id"]
     if session.get(resource_type, resource_id) is not None:
         raise Conflict(f"{resource_type}/{resource_id} exists already")
+    check_link_kept(permit, None, resource)
     version = session.put(resource)
     _in_scope(session, permit, resource_type, resource_id, f"creating this {resource_type}")
     return version
@@ -90,6 +92,8 @@ def update_in(session: WriteSession, permit: Permit, resource: dict[str, Any],
     if live:  # nothing outside the token's scopes may be overwritten
         _in_scope(session, permit, resource_type, resource_id,
                   f"changing {resource_type}/{resource_id}")
+    check_link_kept(permit, current.resource if current is not None and live else None,
+                    resource)
     version = session.put(resource)
     # ... and nothing may be written (or moved) outside them.
     _in_scope(session, permit, resource_type, resource_id, f"writing this {resource_type}")
@@ -127,7 +131,8 @@ class WriteService:
         if not writable(self.settings.server.profile):
             raise MethodNotAllowed(f"{self.settings.server.name} is read-only: resources "
                                    f"cannot be created, updated or deleted here")
-        return authorize(ctx, resource_type, letter, base_url=self.settings.base_url)
+        permit = authorize(ctx, resource_type, letter, base_url=self.settings.base_url)
+        return guard_link(permit, ctx, letter, self.settings.realm.patient_identifier_system)
 
     @contextmanager
     def session(self, if_match: int | None = None) -> Iterator[WriteSession]:

@@ -8,9 +8,10 @@ version that changed after the check is never overwritten (the upstream answers 
 
 from __future__ import annotations
 
-from smartrealm.fhir.access import authorize
+from smartrealm.fhir.access import Permit, authorize
 from smartrealm.fhir.errors import BadRequest, Forbidden, MethodNotAllowed, PreconditionFailed
 from smartrealm.fhir.interactions import writable
+from smartrealm.fhir.linking import check_link_kept, guard_link
 from smartrealm.fhir.reply import Reply
 from smartrealm.fhir.validation import parse_json, validate_resource
 from smartrealm.fhir.versioning import parse_if_match
@@ -33,20 +34,26 @@ class ProxyWrites:
             raise MethodNotAllowed(f"this server is read-only ({resource_type} cannot be "
                                    "written)")
 
+    def permit(self, ctx: AccessContext, resource_type: str, letter: str) -> Permit:
+        permit = authorize(ctx, resource_type, letter, base_url=self.base)
+        system = self.reads.settings.realm.patient_identifier_system
+        return guard_link(permit, ctx, letter, system)
+
     async def create(self, ctx: AccessContext, resource_type: str, body: bytes,
                      prefer: str | None) -> Reply:
         self.check_writable(resource_type)
-        permit = authorize(ctx, resource_type, "c", base_url=self.base)
+        permit = self.permit(ctx, resource_type, "c")
         resource = validate_resource(parse_json(body), resource_type)
         if not await self.reads.allows(permit, resource):
             raise Forbidden("the token's scopes do not allow creating this resource")
+        check_link_kept(permit, None, resource)
         return self.reads.relay(await self.upstream.call(
             "POST", resource_type, content=body, headers=_prefer(prefer)))
 
     async def update(self, ctx: AccessContext, resource_type: str, resource_id: str,
                      body: bytes, if_match: str | None, prefer: str | None) -> Reply:
         self.check_writable(resource_type)
-        permit = authorize(ctx, resource_type, "u", base_url=self.base)
+        permit = self.permit(ctx, resource_type, "u")
         check_id(resource_id)
         expected = parse_if_match(if_match)
         resource = for_update(validate_resource(parse_json(body), resource_type), resource_id)
@@ -60,6 +67,7 @@ class ProxyWrites:
             expected = _pin(current, expected)
         elif current.status not in (404, 410):
             return self.reads.relay(current)
+        check_link_kept(permit, current.body if current.status == 200 else None, resource)
         headers = _prefer(prefer) | _if_match(expected)
         return self.reads.relay(await self.upstream.call(
             "PUT", f"{resource_type}/{resource_id}", content=body, headers=headers))
