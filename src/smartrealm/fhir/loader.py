@@ -144,6 +144,8 @@ def load(repository: ResourceRepository, items: Iterable[Item], served: tuple[st
         if len(chunk) >= CHUNK:
             _store(repository, chunk, report)
     _store(repository, chunk, report)
+    if report.total:
+        repository.refresh_statistics()  # before any search plans on a stale picture
     return report
 
 

@@ -130,6 +130,11 @@ class ResourceRepository(Protocol):
         """``put`` many resources in one transaction; returns how many were written."""
         ...
 
+    def refresh_statistics(self) -> bool:
+        """After a bulk load: bring what the database's planner knows about the data up to
+        date if it has grown since (so searches stay index-driven); True if it did."""
+        ...
+
     def vread(self, resource_type: str, resource_id: str,
               version_id: int) -> StoredResource | None:
         """One version (a deletion version has ``deleted`` set and the last live content)."""

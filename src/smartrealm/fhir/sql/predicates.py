@@ -31,6 +31,7 @@ from smartrealm.fhir.query import (
     Value,
 )
 
+from .planning import by_resource
 from .tables import resources, search_index
 
 MAX_INDEXED = 512  # the width of the index's string columns
@@ -100,11 +101,11 @@ def clause_sql(resource_type: str, clause: Clause) -> Any:
         return or_(false(), *(point_sql(resources.c.last_updated, v) for v in clause.values
                               if isinstance(v, DateValue)))
     missing = [v for v in clause.values if isinstance(v, MissingValue)]
-    probe = exists(select(literal(1)).where(
+    probe = exists(by_resource(select(literal(1)).where(  # planning.py
         search_index.c.resource_type == resource_type,
         search_index.c.resource_id == resources.c.id,
         search_index.c.param == clause.param,
-        *([] if missing else [or_(false(), *(value_sql(v) for v in clause.values))])))
+        *([] if missing else [or_(false(), *(value_sql(v) for v in clause.values))]))))
     if missing and missing[0].missing:
         return not_(probe)
     return probe

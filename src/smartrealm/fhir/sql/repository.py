@@ -19,6 +19,7 @@ from smartrealm.fhir.repository import HistoryQuery, StoredResource
 
 from . import versions
 from .bulk import bulk_write
+from .planning import AFTER_LOAD, WHILE_GROWING, refresh_statistics
 from .reindex import ensure_search_index, write_index
 from .search import run_page
 from .tables import history, metadata, resources
@@ -40,6 +41,7 @@ _GET = select(resources.c.version_id, resources.c.last_updated, resources.c.cont
               resources.c.deleted).where(resources.c.resource_type == bindparam("rtype"),
                                          resources.c.id == bindparam("rid"))
 _GET_SQLITE = str(_GET.compile(dialect=sqlite.dialect()))  # "... = ? AND ... = ?"
+WRITES_PER_CHECK = 1000  # API writes between two looks at the store's growth
 
 
 def utc_now() -> datetime:
@@ -53,22 +55,36 @@ class SqlResourceRepository:
         self._engine = engine
         self._clock = clock
         self._readers = threading.local()  # _reader()
+        self._writes = 0  # since the last statistics check (planning.py)
 
     def create_tables(self) -> None:
         metadata.create_all(self._engine)
         for index in history.indexes:  # stores created before the index existed
             index.create(self._engine, checkfirst=True)
         ensure_search_index(self._engine)  # new params/columns: rebuild (sql/reindex.py)
+        self.refresh_statistics()  # e.g. a store loaded by an older version: none yet
+
+    def refresh_statistics(self) -> bool:
+        """ANALYZE if the store grew since the planner's statistics were gathered (at
+        the end of a bulk load, at start-up); True if it ran (sql/planning.py)."""
+        with self._engine.begin() as conn:
+            return refresh_statistics(conn, AFTER_LOAD)
 
     # ------------------------------------------------------------------ writes
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         with self._engine.begin() as conn:
-            return self._put(conn, resource, self._current_version(conn, resource))
+            stored = self._put(conn, resource, self._current_version(conn, resource))
+            if self._writes >= WRITES_PER_CHECK:  # writes add up: keep plans index-driven
+                self._writes = 0
+                refresh_statistics(conn, WHILE_GROWING)
+            return stored
 
     def bulk_load(self, resources_: Iterable[dict[str, Any]]) -> int:
         with self._engine.begin() as conn:  # many rows per statement (sql/bulk.py)
-            return bulk_write(conn, resources_, self._stamp, _checked_copy)
+            written = bulk_write(conn, resources_, self._stamp, _checked_copy)
+            refresh_statistics(conn, WHILE_GROWING)  # a long load, a server reading along
+            return written
 
     def delete(self, resource_type: str, resource_id: str) -> bool:
         with self._engine.begin() as conn:
@@ -92,6 +108,7 @@ class SqlResourceRepository:
     def _put(self, conn: Connection, resource: dict[str, Any],
              current: int | None) -> dict[str, Any]:
         stored = _checked_copy(resource)
+        self._writes += 1
         version = (current or 0) + 1
         stamp = self._stamp()
         stored["meta"] = {**stored.get("meta", {}), "versionId": str(version),

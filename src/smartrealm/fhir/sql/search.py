@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from smartrealm.fhir.query import Page, PageQuery, SortKey
 
+from .planning import by_resource
 from .predicates import where_terms
 from .tables import resources, search_index
 
@@ -72,7 +73,7 @@ def _index_value(resource_type: str, key: SortKey) -> Any:
     else:
         column = search_index.c.value
     aggregate = func.max(column) if key.descending else func.min(column)
-    return select(aggregate).where(
+    return by_resource(select(aggregate).where(  # planning.py
         search_index.c.resource_type == resource_type,
         search_index.c.resource_id == resources.c.id,
-        search_index.c.param == key.param).scalar_subquery()
+        search_index.c.param == key.param)).scalar_subquery()
