@@ -4,6 +4,7 @@ Patient says at authorization time, which a patient-facing app might have rewrit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -125,9 +126,21 @@ def test_the_sample_patients_are_linked_once(realm: RealmConfig) -> None:
     assert index.person_of("lab", "lab0012") is None
 
 
-def test_a_realm_without_sample_data_links_nothing(realm: RealmConfig) -> None:
-    from dataclasses import replace
+def test_a_proxy_in_front_of_a_sample_server_has_its_links(realm: RealmConfig) -> None:
+    ehr = realm.server("ehr")
+    proxies = (replace(ehr, id="ehr-proxy", mode="proxy", upstream=ehr.base_url + "/",
+                       base_url="http://127.0.0.1:9/guarded/fhir"),
+               replace(ehr, id="elsewhere", mode="proxy", upstream="https://ehr.example.org/fhir",
+                       base_url="http://127.0.0.1:9/other/fhir"))
+    index = _index(realm)
+    seed_sample_links(replace(realm, resource_servers=(*realm.resource_servers, *proxies)),
+                      index, 5)
+    assert index.person_of("ehr-proxy", "p0012") == "MRN000012"
+    assert index.count("ehr-proxy") == realm.sample_patients
+    assert index.count("elsewhere") == 0  # another server's records are never guessed at
 
+
+def test_a_realm_without_sample_data_links_nothing(realm: RealmConfig) -> None:
     assert seed_sample_links(replace(realm, sample_data=False), _index(realm), 5) == 0
     assert _index(realm).count() == 0
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from smartrealm.realm.config import RealmConfig
+from smartrealm.realm.config import RealmConfig, normalize_url
 from smartrealm.realm.sample_data import ID_PREFIX, mrn, patient_id
 
 # Where a link came from (shown by `smartrealm patients`): an operator needs to know
@@ -203,15 +203,20 @@ def links_from(resources: Iterable[Any], server_id: str, system: str, source: st
 
 def seed_sample_links(realm: RealmConfig, index: PatientIndex, now: int) -> int:
     """With ``realm.sample_data``, link the sample patients of every built-in server that
-    has no links yet (the same ids and MRNs realm/sample_data.py seeds its store with).
+    has no links yet (the same ids and MRNs realm/sample_data.py seeds its store with), and
+    of every proxy in front of such a server (the same records under the proxy's base).
     A server with links keeps them: what an operator or a load decided is not undone by a
-    restart."""
-    added = 0
+    restart. A proxy in front of anything else is never guessed at (`smartrealm patients`)."""
     if not realm.sample_data:
         return 0
+    seeded = {normalize_url(rs.base_url): rs for rs in realm.resource_servers
+              if rs.mode == "server" and rs.profile in ID_PREFIX}
+    added = 0
     for rs in realm.resource_servers:
-        if rs.mode != "server" or rs.profile not in ID_PREFIX or index.count(rs.id):
+        source = rs if rs.mode == "server" else seeded.get(normalize_url(rs.upstream or "-"))
+        if source is None or source.profile not in ID_PREFIX or index.count(rs.id):
             continue
-        added += index.link([PatientLink(rs.id, patient_id(rs.profile, n), mrn(n), "sample",
-                                         now) for n in range(1, realm.sample_patients + 1)])
+        added += index.link([PatientLink(rs.id, patient_id(source.profile, n), mrn(n),
+                                         "sample", now)
+                             for n in range(1, realm.sample_patients + 1)])
     return added
