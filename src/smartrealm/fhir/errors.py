@@ -41,6 +41,13 @@ class BadRequest(FhirError):
     code = "invalid"
 
 
+class TooCostly(BadRequest):
+    """A well-formed request larger than the server agrees to evaluate (a search over its
+    limits, fhir/search_limits.py)."""
+
+    code = "too-costly"
+
+
 class Unauthorized(FhirError):
     """No usable token (RFC 6750 §3.1). ``error`` is None when no token was sent at all."""
 
@@ -98,6 +105,13 @@ class PreconditionFailed(FhirError):
 
     status = 412
     code = "conflict"
+
+
+class MultipleMatches(PreconditionFailed):
+    """A conditional create whose criteria match more than one resource (R4
+    http.html#ccreate: "412 Precondition Failed ... criteria were not selective enough")."""
+
+    code = "multiple-matches"
 
 
 class PayloadTooLarge(FhirError):

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
-from .errors import BadRequest, UnsupportedMediaType
+from .errors import BadRequest, TooCostly, UnsupportedMediaType
 from .params import RESULT_PARAMS, SORTABLE_KINDS, SearchParam, search_params
 from .query import Clause, SortKey
+from .search_limits import check_search_size
 from .search_values import parse_param, split_values
 
 __all__ = ["DEFAULT_COUNT", "MAX_COUNT", "Include", "SearchRequest", "form_params",
@@ -56,6 +57,7 @@ class SearchRequest:
 def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, base_url: str,
                  strict: bool = False, default_count: int = DEFAULT_COUNT,
                  max_count: int = MAX_COUNT) -> SearchRequest:
+    check_search_size(params)  # 400 too-costly before any SQL is built (search_limits.py)
     criteria: list[Clause] = []
     used: list[tuple[str, str]] = []
     results: list[tuple[str, str]] = []
@@ -218,9 +220,10 @@ def form_params(content_type: str | None, body: bytes) -> list[tuple[str, str]]:
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict",
                          max_num_fields=MAX_FORM_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the search body is not valid UTF-8 form data (or has more than "
-                         f"{MAX_FORM_FIELDS} fields)") from None
+    except UnicodeDecodeError:  # a ValueError too: caught first
+        raise BadRequest("the search body is not valid UTF-8 form data") from None
+    except ValueError:  # parse_qsl: "Max number of fields exceeded"
+        raise TooCostly(f"the search body has more than {MAX_FORM_FIELDS} fields") from None
 
 
 def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:

@@ -11,6 +11,7 @@ out of the OR so they can drive too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,7 +106,7 @@ def clause_sql(resource_type: str, clause: Clause) -> Any:
         search_index.c.resource_type == resource_type,
         search_index.c.resource_id == resources.c.id,
         search_index.c.param == clause.param,
-        *([] if missing else [or_(false(), *(value_sql(v) for v in clause.values))]))))
+        *([] if missing else [values_sql(clause.values)]))))
     if missing and missing[0].missing:
         return not_(probe)
     return probe
@@ -125,8 +126,59 @@ def _drive(resource_type: str, clause: Clause) -> Any:
     matches = select(search_index.c.resource_id).where(
         search_index.c.resource_type == resource_type,
         search_index.c.param == clause.param,
-        or_(false(), *(value_sql(v) for v in clause.values)))
+        values_sql(clause.values))
     return resources.c.id.in_(matches)
+
+
+def values_sql(values: tuple[Value, ...]) -> Any:
+    """The OR of ``values`` (FHIR's comma). Equality tests on the same column(s) become
+    one ``IN`` list: a search may carry up to a thousand values (fhir/search_limits.py),
+    and an OR chain is as deep as it is long (SQLite refuses expressions deeper than
+    1000) and costs SQLAlchemy and the planner one node per value, where an IN list is a
+    single node with one bound, expanding parameter."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    terms: list[Any] = []
+    for value in values:
+        key, item = _equality(value)
+        if key is None or item is None:
+            terms.append(value_sql(value))
+        else:
+            groups.setdefault(key, []).append(item)
+    for key, items in groups.items():
+        terms.append(_in_list(key, items))
+    return or_(false(), *terms)
+
+
+def _equality(value: Value) -> tuple[tuple[Any, ...] | None, str | None]:
+    """(what the test fixes besides one column, that column's value) for a value that is
+    an equality on one varying column; (None, None) for any other."""
+    if isinstance(value, TokenValue) and value.code is not None and value.system != "":
+        return ("token", truncate(value.system)), truncate(value.code)
+    if isinstance(value, ReferenceValue):
+        if value.url is not None:
+            return ("url",), truncate(value.url)
+        return ("reference", value.resource_type), value.id
+    if isinstance(value, StringValue) and value.mode == "exact":
+        return ("exact",), truncate(value.text)
+    return None, None
+
+
+def _in_list(key: tuple[Any, ...], items: list[str]) -> Any:
+    col = search_index.c
+    distinct = list(dict.fromkeys(items))
+    kind = key[0]
+    if kind == "token":
+        fixed = [] if key[1] is None else [col.system == key[1]]
+        return and_(true(), *fixed, _one_of(col.value, distinct))
+    if kind == "reference":
+        fixed = [] if key[1] is None else [col.ref_type == key[1]]
+        return and_(true(), *fixed, _one_of(col.ref_id, distinct))
+    return _one_of(col.value if kind == "url" else col.exact, distinct)
+
+
+def _one_of(column: Any, items: list[str]) -> Any:
+    """``=`` for one value (the plans tests/fhir/test_search_plans.py checks), else IN."""
+    return column == items[0] if len(items) == 1 else column.in_(items)
 
 
 def value_sql(value: Value) -> Any:
@@ -178,25 +230,35 @@ def _string(value: StringValue) -> Any:
 def range_sql(low: Any, high: Any, value: DateValue) -> Any:
     """R4 §3.1.1.4.2 prefixes over a resource range [low, high) and a search range
     [lo, hi): eq = contained; gt/lt = extends above/below; ge/le = that or contained;
-    sa/eb = starts after / ends before."""
-    contained = and_(low >= value.lo, high <= value.hi)
-    return {
-        "eq": contained, "ne": not_(contained),
-        "lt": low < value.lo, "gt": high > value.hi,
-        "le": or_(low < value.lo, contained), "ge": or_(high > value.hi, contained),
-        "sa": low >= value.hi, "eb": high <= value.lo,
-    }[value.prefix]
+    sa/eb = starts after / ends before. Only the prefix asked for is built: a search may
+    hold a thousand values (fhir/search_limits.py)."""
+    def contained() -> Any:
+        return and_(low >= value.lo, high <= value.hi)
+
+    prefix = value.prefix
+    if prefix in ("eq", "ne"):
+        return contained() if prefix == "eq" else not_(contained())
+    if prefix in ("le", "ge"):
+        beyond = low < value.lo if prefix == "le" else high > value.hi
+        return or_(beyond, contained())
+    compare: dict[str, Callable[[], Any]] = {
+        "lt": lambda: low < value.lo, "gt": lambda: high > value.hi,
+        "sa": lambda: low >= value.hi, "eb": lambda: high <= value.lo}
+    return compare[prefix]()
 
 
 def point_sql(column: Any, value: DateValue) -> Any:
     """The same prefixes for ``meta.lastUpdated``, a millisecond instant t = [t, t+1ms)
     stored as ``YYYY-MM-DDThh:mm:ss.mmm+00:00`` (SqlResourceRepository._stamp)."""
     lo, hi = _stamp_bound(value.lo), _stamp_bound(value.hi)
-    within = and_(column >= lo, column < hi)
-    return {
-        "eq": within, "ne": not_(within), "lt": column < lo, "gt": column >= hi,
-        "le": column < hi, "ge": column >= lo, "sa": column >= hi, "eb": column < lo,
-    }[value.prefix]
+    compare: dict[str, Callable[[], Any]] = {
+        "eq": lambda: and_(column >= lo, column < hi),
+        "ne": lambda: not_(and_(column >= lo, column < hi)),
+        "lt": lambda: column < lo, "gt": lambda: column >= hi,
+        "le": lambda: column < hi, "ge": lambda: column >= lo, "sa": lambda: column >= hi,
+        "eb": lambda: column < lo,
+    }
+    return compare[value.prefix]()
 
 
 def _stamp_bound(instant: str) -> str:
@@ -212,19 +274,26 @@ def _stamp_bound(instant: str) -> str:
 
 def _quantity(value: QuantityValue) -> Any:
     col = search_index.c
-    number = col.number
-    spread = max(abs(value.number) * 0.1, value.hi - value.lo)
-    within = and_(number >= value.lo, number < value.hi)
-    compare = {
-        "eq": within, "ne": not_(within), "lt": number < value.number,
-        "le": number <= value.number, "gt": number > value.number,
-        "ge": number >= value.number, "sa": number > value.number,
-        "eb": number < value.number,
-        "ap": and_(number >= value.number - spread, number <= value.number + spread),
-    }[value.prefix]
-    parts = [compare]
+    parts = [_quantity_compare(col.number, value)]
     if value.system is not None:
         parts.append(col.system == truncate(value.system))
     if value.code is not None:
         parts.append(col.value == truncate(value.code))
     return and_(*parts)
+
+
+def _quantity_compare(number: Any, value: QuantityValue) -> Any:
+    """R4 §3.1.1.4.5 prefixes; eq/ne use the range the written precision implies, ap ±10 %
+    (at least that range). Only the prefix asked for is built (see range_sql)."""
+    if value.prefix in ("eq", "ne"):
+        within = and_(number >= value.lo, number < value.hi)
+        return within if value.prefix == "eq" else not_(within)
+    if value.prefix == "ap":
+        spread = max(abs(value.number) * 0.1, value.hi - value.lo)
+        return and_(number >= value.number - spread, number <= value.number + spread)
+    compare: dict[str, Callable[[], Any]] = {
+        "lt": lambda: number < value.number, "le": lambda: number <= value.number,
+        "gt": lambda: number > value.number, "ge": lambda: number >= value.number,
+        "sa": lambda: number > value.number, "eb": lambda: number < value.number,
+    }
+    return compare[value.prefix]()
