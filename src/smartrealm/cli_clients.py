@@ -19,10 +19,12 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartrealm.authz.app import client_secrets, key_store
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.cli_common import ConfigOption, DataDirOption, console
 from smartrealm.cli_common import fail as _fail
 from smartrealm.cli_common import load_realm as _realm
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.registration import Registration, register
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, PUBLIC, SECRET_BASIC, Client, ClientStore
@@ -53,6 +55,15 @@ def _clients(realm: RealmConfig) -> Iterator[ClientStore]:
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _client_secrets(realm: RealmConfig) -> ClientSecrets:
+    """The realm's client-secret hash: its key is in the realm's key store."""
+    engine = make_engine(realm.database_url_for(None))
+    try:
+        return client_secrets(key_store(realm, engine))
+    finally:
+        engine.dispose()
 
 
 def _auth_method(public: bool, secret: bool, jwks_uri: str | None,
@@ -118,7 +129,8 @@ def add(name: Annotated[str, typer.Option(help="The client's display name.")],
     if jwks_file is not None:
         meta["jwks"] = _read_jwks(jwks_file)
     try:
-        registration = register(meta, int(time.time()), realm, client_id)
+        registration = register(meta, int(time.time()), realm, client_id,
+                                secrets=_client_secrets(realm))
     except OAuthError as exc:
         raise _fail(f"[red]{exc.error}[/red] {exc.description}", 2) from None
     with _clients(realm) as clients:

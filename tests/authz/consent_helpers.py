@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from smartrealm.authz.app import create_app, seed_config
+from smartrealm.authz.app import client_secrets, create_app, key_store, seed_config
 from smartrealm.authz.lockout import LoginPolicy
 from smartrealm.authz.records import Stores
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
@@ -36,9 +37,14 @@ class Clock:
         return self.now
 
 
+def realm_secrets(realm: RealmConfig) -> ClientSecrets:
+    """The realm's client-secret hash (its key in the realm's key store)."""
+    return client_secrets(key_store(realm, make_engine(realm.database_url_for(None))))
+
+
 def realm_stores(realm: RealmConfig) -> Stores:
     stores = sql_stores(make_engine(realm.database_url_for(None)))
-    seed_config(realm, stores, 0)
+    seed_config(realm, stores, 0, realm_secrets(realm))
     return stores
 
 
@@ -48,8 +54,8 @@ async def as_client(realm: RealmConfig, keys: KeyRing, stub: FhirStub, *,
                     ) -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
     """A user agent on a fresh AS app instance (same database: a "restart")."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stub.app())) as fhir:
-        app = create_app(realm, realm_stores(realm), keys, http=fhir, login_policy=policy,
-                         clock=clock or Clock())
+        app = create_app(realm, realm_stores(realm), keys, realm_secrets(realm), http=fhir,
+                         login_policy=policy, clock=clock or Clock())
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport,
                                      base_url=realm.auth_server.issuer) as ua:

@@ -21,7 +21,7 @@ from smartrealm.oauth.keys import KeyRing
 from smartrealm.oauth.store import Client
 from smartrealm.realm.config import RealmConfig
 from tests.authz.conftest import Flow, redirect_params, start
-from tests.authz.consent_helpers import realm_stores
+from tests.authz.consent_helpers import realm_secrets, realm_stores
 
 
 class _Servers(BaseHTTPRequestHandler):
@@ -72,7 +72,8 @@ def external_realm(realm: RealmConfig, loopback: tuple[str, list[str]]) -> Realm
 @pytest.fixture
 async def ua(external_realm: RealmConfig, keys: KeyRing) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as http:  # the AS's real outbound client
-        app = create_app(external_realm, realm_stores(external_realm), keys, http=http)
+        app = create_app(external_realm, realm_stores(external_realm), keys,
+                         realm_secrets(external_realm), http=http)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url=external_realm.auth_server.issuer) as client:
             yield client
@@ -115,7 +116,7 @@ async def test_an_unreachable_server_is_an_invalid_target(
         replace(rs, base_url="http://127.0.0.1:9/fhir") if rs.id == "imaging" else rs
         for rs in external_realm.resource_servers))
     async with httpx.AsyncClient() as http:
-        app = create_app(down, realm_stores(down), keys, http=http)
+        app = create_app(down, realm_stores(down), keys, realm_secrets(down), http=http)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url=down.auth_server.issuer) as ua:
             flow = Flow(down, resources=("ehr", "imaging"))

@@ -33,6 +33,20 @@ def test_clients_put_get_replace(stores: Stores) -> None:
     assert stores.clients.get("app") == changed
 
 
+def test_client_secret_hash_is_replaced_only_if_unchanged(stores: Stores) -> None:
+    """The rehash on first use: a compare-and-set, so it never revives a removed client nor
+    overwrites a secret an operator changed in the meantime."""
+    client = Client("app", "App", (), "client_secret_basic", "scrypt$old")
+    stores.clients.put(client)
+    assert not stores.clients.replace_secret_hash("app", "scrypt$other", "hmac-sha256$k$new")
+    assert stores.clients.get("app") == client
+    assert stores.clients.replace_secret_hash("app", "scrypt$old", "hmac-sha256$k$new")
+    assert stores.clients.get("app") == replace(client, secret_hash="hmac-sha256$k$new")
+    stores.clients.delete("app")
+    assert not stores.clients.replace_secret_hash("app", "hmac-sha256$k$new", "x")
+    assert stores.clients.get("app") is None
+
+
 def test_users_put_get_replace(stores: Stores) -> None:
     user = User("ann", "scrypt$h", "Ann", "ehr", "Patient/p1")
     stores.users.put(user)

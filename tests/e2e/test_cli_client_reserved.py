@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import InvalidClientMetadata
 from smartrealm.oauth.registration import register
 from smartrealm.realm.config import load_config
@@ -17,16 +18,18 @@ from tests.e2e.test_cli_clients import run
 pytestmark = pytest.mark.e2e
 META = {"client_name": "x", "redirect_uris": ["https://app.example/cb"],
         "token_endpoint_auth_method": "none"}
+SECRETS = ClientSecrets(b"k" * 32)
 
 
 @pytest.mark.parametrize("client_id", ["rs:ehr", "rs:", "rs:anything"])
 def test_register_refuses_the_reserved_prefix(client_id: str) -> None:
     with pytest.raises(InvalidClientMetadata, match="reserved"):
-        register(META, 0, load_config(), client_id)
+        register(META, 0, load_config(), client_id, secrets=SECRETS)
 
 
 def test_a_similar_id_is_fine() -> None:
-    assert register(META, 0, load_config(), "rsx:ehr").client.client_id == "rsx:ehr"
+    registration = register(META, 0, load_config(), "rsx:ehr", secrets=SECRETS)
+    assert registration.client.client_id == "rsx:ehr"
 
 
 def test_client_add_refuses_rs_ids(tmp_path: Path) -> None:

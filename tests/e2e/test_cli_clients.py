@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from smartrealm.authz.app import client_secrets, key_store
 from smartrealm.authz.sql_stores import sql_stores
-from smartrealm.oauth.passwords import verify_secret
+from smartrealm.oauth.client_secrets import Match
 from smartrealm.realm.config import load_config
 from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey
@@ -65,7 +66,9 @@ def test_add_list_remove(tmp_path: Path) -> None:
     stored = sql_stores(make_engine(realm.database_url_for(None))).clients
     web = stored.get(_client_id(secret.stdout))
     assert web is not None and web.allowed_servers == ("ehr",)
-    assert verify_secret(printed.group(1), web.secret_hash)  # only the hash is kept
+    # Only the realm's keyed hash is kept (oauth/client_secrets.py).
+    secrets = client_secrets(key_store(realm, make_engine(realm.database_url_for(None))))
+    assert secrets.check(printed.group(1), web.secret_hash) is Match.YES
 
     removed = run("remove", "bulk-1", data_dir=tmp_path)
     assert removed.returncode == 0 and "removed client bulk-1" in removed.stdout

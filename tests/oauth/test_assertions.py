@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from smartrealm.authz.sql_replay import SqlReplayCache
 from smartrealm.oauth.assertions import ASSERTION_TYPE, AssertionVerifier
-from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.client_auth import ClientAuth, authenticate_request
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
 from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey, assertion_form, raw_rs384
+from tests.oauth.memory_clients import MemoryClients
 
 TOKEN_URL = "https://as.example.org/token"
 JWKS_URL = "https://client.example.org/jwks.json"
@@ -46,6 +48,8 @@ CLIENTS = {
     "secret": Client("secret", "secret", ("https://a/cb",), "client_secret_basic", "x"),
 }
 REMOTE_JWKS = {"keys": [RS384.public_jwk()]}
+AUTH = ClientAuth(MemoryClients(CLIENTS), ClientSecrets(b"k" * 32))
+
 
 
 def _keys(client: Client) -> Mapping[str, Any] | None:
@@ -206,20 +210,20 @@ def test_unobtainable_jwks_uri_is_invalid_client(tmp_path: Path) -> None:
 def test_assertion_and_secret_together_is_invalid_request(verifier: AssertionVerifier) -> None:
     form = _multi(assertion_form(_sign(RS384)))
     with pytest.raises(InvalidRequest):
-        authenticate_request(None, {**form, "client_secret": ["x"]}, CLIENTS.get, verifier)
+        authenticate_request(None, {**form, "client_secret": ["x"]}, AUTH, verifier)
     with pytest.raises(InvalidRequest):
-        authenticate_request("Basic eDp5", form, CLIENTS.get, verifier)
+        authenticate_request("Basic eDp5", form, AUTH, verifier)
     with pytest.raises(InvalidClient):
-        authenticate_request(None, form, CLIENTS.get, None)
-    assert authenticate_request(None, form, CLIENTS.get, verifier).client_id == "bulk"
+        authenticate_request(None, form, AUTH, None)
+    assert authenticate_request(None, form, AUTH, verifier).client_id == "bulk"
 
 
 def test_a_private_key_jwt_client_cannot_skip_authentication() -> None:
     with pytest.raises(InvalidClient):
-        authenticate_request(None, {"client_id": ["bulk"]}, CLIENTS.get, None)
+        authenticate_request(None, {"client_id": ["bulk"]}, AUTH, None)
     with pytest.raises(InvalidClient):
         authenticate_request(None, {"client_id": ["bulk"], "client_secret": [""]},
-                             CLIENTS.get, None)
+                             AUTH, None)
 
 
 def test_arbitrary_assertions_only_ever_fail_as_invalid_client(tmp_path: Path) -> None:

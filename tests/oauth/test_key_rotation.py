@@ -110,3 +110,21 @@ def test_the_ring_follows_its_store(store: KeyStore) -> None:
 def test_the_ring_creates_the_first_key(store: KeyStore) -> None:
     ring = RotatingKeyRing(store, LIFETIME)
     assert [k.kid for k in store.load()] == [ring.active.kid]
+
+
+def test_a_secret_key_is_created_once_kept_apart_and_survives_rotation(
+        store: KeyStore, tmp_path: Path) -> None:
+    """The client-secret HMAC key (oauth/client_secrets.py) lives with the key material, is
+    the same for every reader, and is neither a signing key nor touched by rotation."""
+    first = store.secret_key("client-secrets")
+    assert len(first) == 32 and store.secret_key("client-secrets") == first
+    assert store.secret_key("other") != first
+    assert store.load() == []  # not a signing key
+    store.add(generate_key(now=1000))
+    store.add(generate_key(now=9_000_000))
+    prune(store, 10_000_000, LIFETIME)
+    assert store.secret_key("client-secrets") == first
+    if isinstance(store, DirectoryKeyStore):
+        path = tmp_path / "keys" / "client-secrets.secret"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []

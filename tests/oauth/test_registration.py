@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.errors import OAuthError
-from smartrealm.oauth.passwords import verify_secret
 from smartrealm.oauth.registration import register
 from smartrealm.realm.config import RealmConfig, load_config
 from tests.oauth.assertion_keys import ClientKey
@@ -18,13 +18,15 @@ from tests.oauth.assertion_keys import ClientKey
 REALM = load_config(None)
 KEY = ClientKey.generate("ES384", "k1")
 CB = "https://app.example.org/cb"
+SECRETS = ClientSecrets(b"k" * 32)
 BACKEND: dict[str, Any] = {"grant_types": ["client_credentials"],
                            "token_endpoint_auth_method": "private_key_jwt",
                            "jwks": KEY.jwks(), "scope": "system/*.rs"}
 
 
 def _register(**meta: Any) -> Any:
-    return register({k: v for k, v in meta.items() if v is not None}, 1000, REALM)
+    return register({k: v for k, v in meta.items() if v is not None}, 1000, REALM,
+                    secrets=SECRETS)
 
 
 def test_defaults_are_a_confidential_authorization_code_client() -> None:
@@ -33,7 +35,8 @@ def test_defaults_are_a_confidential_authorization_code_client() -> None:
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert body["grant_types"] == ["authorization_code", "refresh_token"]
     assert body["response_types"] == ["code"]
-    assert reg.secret is not None and verify_secret(reg.secret, reg.client.secret_hash)
+    assert reg.secret is not None
+    assert SECRETS.check(reg.secret, reg.client.secret_hash) is Match.YES  # the fast hash
     assert body["client_secret"] == reg.secret and "jwks" not in body
 
 
@@ -61,7 +64,8 @@ def test_public_client() -> None:
 
 
 def test_a_chosen_client_id() -> None:
-    assert register({"redirect_uris": [CB]}, 0, REALM, "mine").client.client_id == "mine"
+    reg = register({"redirect_uris": [CB]}, 0, REALM, "mine", secrets=SECRETS)
+    assert reg.client.client_id == "mine"
 
 
 INVALID: list[tuple[dict[str, Any], str, str]] = [
@@ -125,7 +129,7 @@ def test_invalid_metadata(meta: dict[str, Any], code: str, text: str) -> None:
 
 def test_the_body_must_be_an_object() -> None:
     with pytest.raises(OAuthError) as info:
-        register(["redirect_uris"], 0, REALM)
+        register(["redirect_uris"], 0, REALM, secrets=SECRETS)
     assert info.value.error == "invalid_client_metadata"
 
 
@@ -143,7 +147,7 @@ def test_arbitrary_metadata_registers_or_fails_with_an_rfc7591_code(
         meta: dict[str, Any]) -> None:
     realm: RealmConfig = REALM
     try:
-        register(meta, 0, realm)
+        register(meta, 0, realm, secrets=SECRETS)
     except OAuthError as exc:
         assert exc.error in ("invalid_client_metadata", "invalid_redirect_uri")
         assert exc.status == 400

@@ -33,6 +33,8 @@ from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.authz.web import make_pages
+from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
+from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
 from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore
 from smartrealm.oauth.metadata import rfc8414_paths
@@ -46,7 +48,7 @@ from smartrealm.storage import make_engine
 
 
 def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
-               patients: PatientDirectory | None = None, *,
+               client_secrets: ClientSecrets, patients: PatientDirectory | None = None, *,
                http: httpx.AsyncClient | None = None,
                clock: Callable[[], float] = time.time,
                login_policy: LoginPolicy | None = None) -> Starlette:
@@ -61,7 +63,7 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     assert client is not None
     if patients is None:
         patients = HttpPatientDirectory(client, minter, realm.patient_identifier_system)
-    ctx = AuthzContext(realm, stores, keys, minter, patients, clock,
+    ctx = AuthzContext(realm, stores, keys, minter, patients, client_secrets, clock,
                        login_policy=login_policy or LoginPolicy(),
                        multi_aud=MultiAudienceCheck(client))
     pages = make_pages(realm.auth_server.issuer)
@@ -120,7 +122,12 @@ def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:
     return DirectoryKeyStore(path if path.is_absolute() else realm.data_dir / path)
 
 
-def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
+def client_secrets(store: KeyStore) -> ClientSecrets:
+    """The realm's client-secret hash, keyed by the key store's secret (client_secrets.py)."""
+    return ClientSecrets(store.secret_key(CLIENT_SECRETS_KEY))
+
+
+def seed_config(realm: RealmConfig, stores: Stores, now: int, secrets: ClientSecrets) -> None:
     """Upsert the configured users and clients (the configuration wins over the store);
     link the sample patients of a realm with sample data (patient_index.py)."""
     for u in realm.users:
@@ -131,19 +138,31 @@ def seed_config(realm: RealmConfig, stores: Stores, now: int) -> None:
         stores.clients.put(Client(
             client_id=c.client_id, name=c.name, redirect_uris=c.redirect_uris,
             auth_method=SECRET_BASIC if c.secret else PUBLIC,
-            secret_hash=hash_secret(c.secret) if c.secret else None, scope=c.scope,
+            secret_hash=_configured_secret_hash(secrets, c.secret, existing),
+            scope=c.scope,
             allowed_servers=c.allowed_servers,
             created_at=existing.created_at if existing else now))
     seed_sample_links(realm, stores.patient_index, now)
 
 
+def _configured_secret_hash(secrets: ClientSecrets, secret: str | None,
+                            existing: Client | None) -> str | None:
+    """The stored hash stays when it still matches (cheap, and no rewrite at each start)."""
+    if not secret:
+        return None
+    if existing is not None and secrets.check(secret, existing.secret_hash) is Match.YES:
+        return existing.secret_hash
+    return secrets.hash(secret)
+
+
 def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None) -> Starlette:
     engine = make_engine(realm.database_url_for(None))
     stores = sql_stores(engine)
+    store = key_store(realm, engine)
     # Follows `smartrealm keys rotate` while running (oauth/key_rotation.py).
-    keys = RotatingKeyRing(key_store(realm, engine),
-                           max_token_lifetime(realm.auth_server.access_token_lifetime))
+    keys = RotatingKeyRing(store, max_token_lifetime(realm.auth_server.access_token_lifetime))
+    secrets = client_secrets(store)
     ensure_all(realm, stores.rs_credentials)  # each resource server's introspection secret
-    seed_config(realm, stores, int(time.time()))
+    seed_config(realm, stores, int(time.time()), secrets)
     seed_launch_urls(realm, stores)
-    return create_app(realm, stores, keys, http=http)
+    return create_app(realm, stores, keys, secrets, http=http)

@@ -9,6 +9,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
@@ -55,8 +56,9 @@ class Endpoints:
         try:
             params = await form_params(request)
             stores = self.ctx.stores
-            context = new_context(params, authorization, self.ctx.realm, stores.clients,
-                                  stores.codes, stores.refresh_tokens, self.ctx.now())
+            context = new_context(params, authorization, self.ctx.realm,
+                                  client_auth(self.ctx, request), stores.codes,
+                                  stores.refresh_tokens, self.ctx.now())
             context.assertions = AssertionVerifier(
                 self.ctx.realm.auth_server.token_endpoint, stores.replays,
                 await self.client_keys.keys_for_request(params, stores.clients), context.now)
@@ -124,7 +126,8 @@ class Endpoints:
                 meta = json.loads(body)
             except (ValueError, UnicodeDecodeError, RecursionError):  # absurd nesting too
                 raise InvalidClientMetadata("the body must be a JSON object") from None
-            registration = register(meta, self.ctx.now(), self.ctx.realm)
+            registration = register(meta, self.ctx.now(), self.ctx.realm,
+                                    secrets=self.ctx.client_secrets)
             launch_url = launch_url_metadata(meta)  # EHR launch (§6.1): initiate_login_uri
         except OAuthError as error:
             return oauth_error(error)

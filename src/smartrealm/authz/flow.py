@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartrealm.authz.launch import launch_of, with_launch
-from smartrealm.authz.lockout import LoginPolicy
+from smartrealm.authz.lockout import CLIENT_AUTH_POLICY, LoginPolicy
 from smartrealm.authz.login_guard import LoginGuard
 from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patients import PatientDirectory, resolve_patient
 from smartrealm.authz.records import Interaction, Stores, User
 from smartrealm.oauth.approval import granular_alternatives
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.endpoints.authorize import AuthorizeRequest
 from smartrealm.oauth.errors import add_query
 from smartrealm.oauth.grants import Grant, ServerGrant
@@ -48,8 +49,11 @@ class AuthzContext:
     keys: KeyRing
     minter: TokenMinter
     patients: PatientDirectory
+    client_secrets: ClientSecrets  # the realm's keyed hash of client secrets
     clock: Callable[[], float] = time.time
     login_policy: LoginPolicy = field(default_factory=LoginPolicy)
+    # Failed client secrets, per client_id and caller address (authz/client_guard.py).
+    client_auth_policy: LoginPolicy = field(default_factory=lambda: CLIENT_AUTH_POLICY)
     multi_aud: MultiAudienceCheck | None = None  # None: no capability check (unit tests)
 
     def now(self) -> int:

@@ -27,11 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
 from smartrealm.oauth.assertions import AssertionVerifier
-from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.client_auth import FailureThrottle, authenticate_request
 from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect
 from smartrealm.oauth.endpoints.revoke import revoke
 from smartrealm.oauth.errors import (
@@ -40,6 +41,7 @@ from smartrealm.oauth.errors import (
     InvalidRequest,
     InvalidToken,
     OAuthError,
+    TooManyFailures,
 )
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
@@ -90,7 +92,7 @@ class LifecycleViews:
             params = await form_params(request)
             assertions = await self._assertions(
                 params, self.ctx.realm.auth_server.introspection_endpoint)
-            caller = self._caller(request.headers.get("authorization"), params, assertions)
+            caller = self._caller(request, params, assertions)
             token = _single(params, "token")
             if not token:
                 raise InvalidRequest("token is required")
@@ -101,17 +103,18 @@ class LifecycleViews:
             return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient))
         return no_store_json(body)
 
-    def _caller(self, authorization: str | None, params: Mapping[str, Sequence[str]],
+    def _caller(self, request: Request, params: Mapping[str, Sequence[str]],
                 assertions: AssertionVerifier) -> Caller:
+        authorization = request.headers.get("authorization")
         if authorization and authorization.strip().lower().startswith("bearer "):
             if "client_id" in params or "client_secret" in params:
                 raise InvalidRequest("use either a Bearer token or client credentials")
             return self._bearer_caller(authorization.strip()[7:].strip())
-        server = self._server_caller(authorization, params)
+        auth = client_auth(self.ctx, request)
+        server = self._server_caller(authorization, params, auth.throttle)
         if server is not None:
             return server
-        client = authenticate_request(authorization, params, self.ctx.stores.clients.get,
-                                      assertions)
+        client = authenticate_request(authorization, params, auth, assertions)
         if client.is_public:
             raise InvalidClient("a public client cannot introspect tokens")
         return Caller(client.client_id)
@@ -122,9 +125,10 @@ class LifecycleViews:
             raise InvalidToken("the Bearer token is not an active access token of this server")
         return Caller(str(claims["client_id"]))
 
-    def _server_caller(self, authorization: str | None,
-                       params: Mapping[str, Sequence[str]]) -> Caller | None:
-        """A realm resource server authenticating as ``rs:<id>``; None for anyone else."""
+    def _server_caller(self, authorization: str | None, params: Mapping[str, Sequence[str]],
+                       throttle: FailureThrottle) -> Caller | None:
+        """A realm resource server authenticating as ``rs:<id>``; None for anyone else.
+        Wrong secrets are counted like those of registered clients (client_auth.py)."""
         pair = _basic_pair(authorization) if authorization else None
         if pair is None and not authorization:
             client_id, secret = _single(params, "client_id"), _single(params, "client_secret")
@@ -132,11 +136,18 @@ class LifecycleViews:
         server_id = server_id_of(pair[0]) if pair is not None else None
         if pair is None or server_id is None:
             return None
+        wait = throttle.retry_after(pair[0])
+        if wait:
+            raise TooManyFailures(wait)
         server = next((rs for rs in self.ctx.realm.resource_servers if rs.id == server_id), None)
         stored = self.ctx.stores.rs_credentials.secret(server_id) if server else None
         if server is None or stored is None or not hmac.compare_digest(
                 pair[1].encode(), stored.encode()):
+            wait = throttle.failed(pair[0])
+            if wait:
+                raise TooManyFailures(wait)
             raise InvalidClient("resource server authentication failed")
+        throttle.succeeded(pair[0])
         return Caller(pair[0], server=server)
 
     async def revoke(self, request: Request) -> Response:
@@ -146,8 +157,8 @@ class LifecycleViews:
             params = await form_params(request)
             assertions = await self._assertions(
                 params, self.ctx.realm.auth_server.revocation_endpoint)
-            client = authenticate_request(authorization, params, self.ctx.stores.clients.get,
-                                          assertions)
+            client = authenticate_request(authorization, params,
+                                          client_auth(self.ctx, request), assertions)
             revoke(self.lookups, self.lifecycle, _single(params, "token"),
                    _single(params, "token_type_hint"), client, self.ctx.now())
         except OAuthError as error:

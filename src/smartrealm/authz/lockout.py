@@ -47,6 +47,12 @@ class LoginPolicy:
         return min(self.base_delay * 2.0 ** (failures - 2), self.max_delay)
 
 
+# Failed client authentication (authz/client_guard.py): client secrets are not guessable
+# like passwords, so the count is higher; a caller locked out just waits, without delays.
+CLIENT_AUTH_POLICY = LoginPolicy(max_failures=10, window=300, lock_seconds=300,
+                                 base_delay=0.0, max_delay=0.0)
+
+
 @dataclass(frozen=True)
 class FailureCount:
     failures: int  # failures in the current window (0 right after a lock starts)
@@ -65,14 +71,19 @@ class LoginFailureStore(Protocol):
 
     def clear(self, username: str) -> None: ...
 
+    def count(self, username: str, now: int) -> FailureCount:
+        """The failures counted so far (0: none) and the lock (0: not locked)."""
+        ...
+
 
 class SqlLoginFailureStore:
-    """Table ``as_login_failures`` (created on construction, idempotent)."""
+    """Table ``as_login_failures`` (created on construction, idempotent). The same rules
+    count failed client authentications in their own table (authz/client_guard.py)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, table: str = "as_login_failures") -> None:
         self._engine = engine
         self._t = Table(
-            "as_login_failures", MetaData(),
+            table, MetaData(),
             Column("user_key", String(64), primary_key=True),
             Column("failures", Integer, nullable=False),
             Column("window_start", Integer, nullable=False),
@@ -85,6 +96,15 @@ class SqlLoginFailureStore:
         with self._engine.connect() as conn:
             until = conn.execute(query).scalar_one_or_none()
         return until if until is not None and until > now else 0
+
+    def count(self, username: str, now: int) -> FailureCount:
+        t = self._t
+        query = select(t.c.failures, t.c.locked_until).where(t.c.user_key == token_hash(username))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return FailureCount(0, 0)
+        return FailureCount(row.failures, row.locked_until if row.locked_until > now else 0)
 
     def record_failure(self, username: str, now: int, policy: LoginPolicy) -> FailureCount:
         key = token_hash(username)

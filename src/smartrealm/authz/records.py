@@ -93,6 +93,7 @@ class Stores:
     tokens: TokenRegistry  # issued access tokens: revocation, introspection (RFC 7662)
     rs_credentials: RsCredentialStore  # each resource server's client secret
     login_failures: LoginFailureStore  # sign-in lockout (authz/lockout.py)
+    client_auth_failures: LoginFailureStore  # failed client secrets (authz/client_guard.py)
     consents: ConsentStore  # remembered consents (authz/consent_store.py)
     app_access: AppAccessStore  # apps holding a user's refresh tokens (management page)
     patient_index: PatientIndex  # one person's records across servers (patient_index.py)

@@ -127,6 +127,13 @@ class SqlClientStore:
             return bool(conn.execute(
                 delete(self._t).where(self._t.c.client_id == client_id)).rowcount)
 
+    def replace_secret_hash(self, client_id: str, old: str, new: str) -> bool:
+        t = self._t
+        with self._engine.begin() as conn:
+            return bool(conn.execute(update(t).where(
+                t.c.client_id == client_id, t.c.secret_hash == old).values(secret_hash=new)
+            ).rowcount)
+
     def put(self, client: Client) -> None:
         _upsert(self._engine, self._t, "client_id", {
             "client_id": client.client_id, "name": client.name,
@@ -298,6 +305,7 @@ def sql_stores(engine: Engine) -> Stores:
                   tokens=sql_token_registry(engine),
                   rs_credentials=sql_rs_credentials(engine),
                   login_failures=SqlLoginFailureStore(engine),
+                  client_auth_failures=SqlLoginFailureStore(engine, "as_client_auth_failures"),
                   consents=SqlConsentStore(engine),
                   app_access=SqlAppAccessStore(engine, tables.refresh_tokens),
                   patient_index=SqlPatientIndex(engine))

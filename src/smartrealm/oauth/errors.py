@@ -77,6 +77,22 @@ class InvalidClient(OAuthError):
         return headers
 
 
+class TooManyFailures(InvalidClient):
+    """Client authentication refused without a check because this client_id failed too often
+    from this caller (oauth/client_auth.py). RFC 6749 §5.2 has no code for it: the code stays
+    ``invalid_client`` (what happened), the status is 429 with ``Retry-After`` (RFC 6585 §4),
+    so a client's retry logic backs off instead of reporting a wrong secret."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed client authentications; try again later")
+        self.retry_after = max(1, retry_after)
+
+    def headers(self, *, basic_auth_used: bool = False) -> dict[str, str]:
+        return {**OAuthError.headers(self), "Retry-After": str(self.retry_after)}
+
+
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
 

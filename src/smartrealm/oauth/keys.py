@@ -10,8 +10,10 @@ while running and publishes retired keys only as long as their tokens can be val
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -53,6 +56,16 @@ class KeyStore(Protocol):
         notices `smartrealm keys rotate` without a restart)."""
         ...
 
+    def secret_key(self, name: str) -> bytes:
+        """A named 256-bit symmetric key (e.g. the client-secret HMAC key), created on first
+        use; when several processes start at once the first one written wins and all use it.
+        Signing-key rotation never touches it."""
+        ...
+
+
+def _new_secret_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
 
 def generate_key(now: int | None = None) -> SigningKey:
     key = RSAKey.generate_key(KEY_SIZE, parameters={"use": "sig", "alg": ALGORITHM},
@@ -82,6 +95,12 @@ class SqlKeyStore:
             Column("created_at", Integer, nullable=False),
             Column("key_json", Text, nullable=False),
         )
+        self._secret_keys = Table(
+            "as_secret_keys", self._metadata,
+            Column("name", String(128), primary_key=True),
+            Column("key_b64", Text, nullable=False),
+            Column("created_at", Integer, nullable=False),
+        )
 
     def create_tables(self) -> None:
         self._metadata.create_all(self._engine)
@@ -105,6 +124,22 @@ class SqlKeyStore:
         with self._engine.connect() as conn:
             count, newest = conn.execute(select(func.count(), func.max(t.c.created_at))).one()
         return f"{count}:{newest}"
+
+    def secret_key(self, name: str) -> bytes:
+        t = self._secret_keys
+        query = select(t.c.key_b64).where(t.c.name == name)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        if found is None:
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(t.insert().values(name=name, key_b64=_new_secret_key(),
+                                                   created_at=int(time.time())))
+            except IntegrityError:
+                pass  # another process created it first: use that one
+            with self._engine.connect() as conn:
+                found = conn.execute(query).scalar_one()
+        return base64.b64decode(found)
 
 
 class DirectoryKeyStore:
@@ -133,6 +168,25 @@ class DirectoryKeyStore:
         if not self._dir.is_dir():
             return ""
         return ",".join(sorted(p.name for p in self._dir.glob("*.json")))
+
+    def secret_key(self, name: str) -> bytes:
+        """``<name>.secret`` (0600), beside the signing keys but not one of them (``*.json``)."""
+        path = self._dir / f"{name}.secret"
+        if not path.exists():
+            self._dir.mkdir(parents=True, exist_ok=True)
+            # Written aside, then linked into place: a concurrent reader never sees a
+            # partial file, and link() fails if another process won the race.
+            temp = self._dir / f".{name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(_new_secret_key())
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                pass
+            finally:
+                temp.unlink()
+        return base64.b64decode(path.read_text("ascii"))
 
 
 class KeyRing:

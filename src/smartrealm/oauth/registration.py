@@ -15,14 +15,14 @@ Errors are ``invalid_redirect_uri`` or ``invalid_client_metadata`` (RFC 7591 §3
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 
 from smartrealm.oauth.client_jwks import JwksError, check_jwks
+from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import InvalidClientMetadata, InvalidRedirectUri
-from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.scopes import ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import (
     AUTH_METHODS,
@@ -204,7 +204,7 @@ def _server_id(realm: RealmConfig, url: str) -> str | None:
 
 
 def register(meta: object, now: int, realm: RealmConfig,
-             client_id: str | None = None) -> Registration:
+             client_id: str | None = None, *, secrets: ClientSecrets) -> Registration:
     """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet)."""
     if not isinstance(meta, dict):
         raise InvalidClientMetadata("the body must be a JSON object")
@@ -217,10 +217,10 @@ def register(meta: object, now: int, realm: RealmConfig,
     jwks, jwks_uri = _keys(meta, method)
     name, scope = _string(meta, "client_name"), _scope(meta, grants)
     allowed = _allowed_servers(meta, realm)
-    client_id = client_id or secrets.token_urlsafe(16)
-    secret = secrets.token_urlsafe(32) if method in (SECRET_BASIC, SECRET_POST) else None
+    client_id = client_id or token_urlsafe(16)
+    secret = token_urlsafe(32) if method in (SECRET_BASIC, SECRET_POST) else None
     client = Client(client_id=client_id, name=name or client_id, redirect_uris=redirect_uris,
-                    auth_method=method, secret_hash=hash_secret(secret) if secret else None,
+                    auth_method=method, secret_hash=secrets.hash(secret) if secret else None,
                     scope=scope, allowed_servers=allowed, created_at=now, grant_types=grants,
                     jwks=jwks, jwks_uri=jwks_uri)
     return Registration(client, secret)

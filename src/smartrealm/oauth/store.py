@@ -86,6 +86,11 @@ class ClientStore(Protocol):
         """True when the client existed."""
         ...
 
+    def replace_secret_hash(self, client_id: str, old: str, new: str) -> bool:
+        """Store ``new`` as the client's secret hash if it still is ``old`` (a rehash never
+        revives a removed client nor overwrites a secret changed meanwhile)."""
+        ...
+
 
 class CodeStore(Protocol):
     def save(self, code_hash: str, code: AuthorizationCode) -> None: ...

@@ -17,7 +17,7 @@ from typing import Any
 
 from smartrealm.oauth import pkce
 from smartrealm.oauth.assertions import AssertionVerifier
-from smartrealm.oauth.client_auth import authenticate_request
+from smartrealm.oauth.client_auth import ClientAuth, authenticate_request
 from smartrealm.oauth.client_credentials import backend_grant, backend_response
 from smartrealm.oauth.errors import (
     InvalidGrant,
@@ -34,7 +34,6 @@ from smartrealm.oauth.resources import narrow
 from smartrealm.oauth.store import (
     AuthorizationCode,
     Client,
-    ClientStore,
     CodeStore,
     RefreshStore,
     RefreshToken,
@@ -52,7 +51,7 @@ class TokenContext:
     params: Mapping[str, Sequence[str]]
     authorization: str | None
     realm: RealmConfig
-    clients: ClientStore
+    clients: ClientAuth  # the registered clients, secret hashing, failure throttle
     codes: CodeStore
     refresh_tokens: RefreshStore
     now: int
@@ -84,7 +83,7 @@ def check_grant_type(c: TokenContext) -> None:
 
 
 def authenticate_client(c: TokenContext) -> None:
-    c.client = authenticate_request(c.authorization, c.params, c.clients.get, c.assertions)
+    c.client = authenticate_request(c.authorization, c.params, c.clients, c.assertions)
 
 
 def check_client_grant_type(c: TokenContext) -> None:
@@ -258,7 +257,7 @@ def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> di
 
 
 def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,
-                realm: RealmConfig, clients: ClientStore, codes: CodeStore,
+                realm: RealmConfig, clients: ClientAuth, codes: CodeStore,
                 refresh_tokens: RefreshStore, now: int | None = None) -> TokenContext:
     return TokenContext(params, authorization, realm, clients, codes, refresh_tokens,
                         int(now if now is not None else time.time()))
