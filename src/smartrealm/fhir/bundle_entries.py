@@ -35,6 +35,7 @@ class Entry:
     full_url: str | None = None
     resource: dict[str, Any] | None = None
     if_match: int | None = None
+    if_none_exist: str | None = None  # a conditional create's criteria (fhir/conditional.py)
 
     @property
     def where(self) -> str:
@@ -65,7 +66,7 @@ def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
     method, url = request.get("method"), request.get("url")
     if not isinstance(method, str) or not isinstance(url, str) or not url:
         raise BadRequest(f"{where}.request needs a method and a url")
-    for unsupported in ("ifNoneExist", "ifNoneMatch", "ifModifiedSince"):
+    for unsupported in ("ifNoneMatch", "ifModifiedSince"):
         if unsupported in request:
             raise BadRequest(f"{where}.request.{unsupported}: conditional interactions are "
                              f"not supported")
@@ -73,13 +74,25 @@ def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
     full_url = raw.get("fullUrl")
     if_match = request.get("ifMatch")
     entry = replace(entry, full_url=full_url if isinstance(full_url, str) else None,
-                    if_match=parse_if_match(if_match) if isinstance(if_match, str) else None)
+                    if_match=parse_if_match(if_match) if isinstance(if_match, str) else None,
+                    if_none_exist=_if_none_exist(entry, request))
     if entry.method in ("POST", "PUT"):
         resource = raw.get("resource")
         if resource_type_of(resource) != entry.resource_type:
             raise BadRequest(f"{where}.resource is not a {entry.resource_type}")
         entry = replace(entry, resource=resource)
     return entry
+
+
+def _if_none_exist(entry: Entry, request: dict[str, Any]) -> str | None:
+    """``request.ifNoneExist``: a create's condition (R4 bundle.html: only for POST)."""
+    if "ifNoneExist" not in request:
+        return None
+    condition = request["ifNoneExist"]
+    if entry.interaction != "create" or not isinstance(condition, str) or not condition:
+        raise BadRequest(f"{entry.where}.request.ifNoneExist must be a search query, on a "
+                         "POST (create) only")
+    return condition
 
 
 def _route(index: int, method: str, url: str, base_url: str) -> Entry:

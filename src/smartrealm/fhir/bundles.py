@@ -84,7 +84,8 @@ class BundleService:
                 ctx, rtype, parse_history_params(entry.params)),
             "history-system": lambda: self.history.system(
                 ctx, parse_history_params(entry.params)),
-            "create": lambda: self.writes.create(ctx, rtype, entry.resource, prefer),
+            "create": lambda: self.writes.create(ctx, rtype, entry.resource, prefer,
+                                                 entry.if_none_exist),
             "update": lambda: self.writes.update(ctx, rtype, rid, entry.resource,
                                                  if_match=entry.if_match, prefer=prefer),
             "delete": lambda: self.writes.delete(ctx, rtype, rid, if_match=entry.if_match),
@@ -119,6 +120,12 @@ class BundleService:
             if entry.method == "GET":
                 raise BadRequest(f"{entry.where}: a transaction may only write (POST, PUT, "
                                  f"DELETE); send reads in a batch")
+            if entry.if_none_exist is not None:
+                # Its match would decide what the entry's urn: identity means to every
+                # other entry; not done here: refused, never ignored.
+                raise BadRequest(f"{entry.where}.request.ifNoneExist: a conditional create "
+                                 "is not supported inside a transaction; send it alone or "
+                                 "in a batch")
             entries.append(entry)
         entries, identities = assign_identities(entries)
         check_distinct(entries)

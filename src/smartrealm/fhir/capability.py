@@ -109,6 +109,7 @@ def _versioning(profile: str) -> dict[str, Any]:
     flags: dict[str, Any] = {"versioning": "versioned", "readHistory": True}
     if writable(profile):
         flags.update({"versioning": "versioned-update", "updateCreate": True,
-                      "conditionalCreate": False, "conditionalUpdate": False,
+                      # If-None-Exist (fhir/conditional.py); the proxy says False
+                      "conditionalCreate": True, "conditionalUpdate": False,
                       "conditionalDelete": "not-supported"})
     return flags

@@ -91,6 +91,17 @@ class WriteSession(Protocol):
         """Does the resource, as this transaction sees it now, match every criterion?"""
         ...
 
+    def page(self, query: PageQuery) -> Page:
+        """A search as this transaction sees the store now (``ResourceRepository.page``)."""
+        ...
+
+    def exclusive(self, key: str) -> None:
+        """Hold, until this transaction ends, a lock on ``key`` that every other session
+        asking for the same key waits for, in any process where the database can arrange
+        it (PostgreSQL); a no-op where it cannot (SQLite: one process serves a store, and
+        the caller holds a process-wide lock as well)."""
+        ...
+
 
 class ResourceRepository(Protocol):
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:

@@ -20,10 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smartrealm.guard import AccessContext
 
 from .bundles import BundleService
-from .errors import PayloadTooLarge
+from .errors import BadRequest, PayloadTooLarge
 from .handlers import FhirService
 from .history import HistoryService, parse_history_params
-from .link_reports import LinkReporter
 from .reply import Reply
 from .repository import ResourceRepository
 from .settings import FhirSettings
@@ -62,11 +61,9 @@ def _strict(request: Request) -> bool:
 
 
 def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: FhirService,
-                authenticate: Authenticate, links: LinkReporter | None = None
-                ) -> list[BaseRoute]:
-    """The routes, to be listed BEFORE read and search (``_history`` is not a type);
-    ``links`` receives the link changes of committed system-level writes (linking.py)."""
-    writes = WriteService(settings, repository, links)
+                authenticate: Authenticate) -> list[BaseRoute]:
+    """The routes, to be listed BEFORE read and search (``_history`` is not a type)."""
+    writes = WriteService(settings, repository)
     history = HistoryService(settings, repository)
     bundles = BundleService(reads, writes, history)
 
@@ -106,9 +103,11 @@ def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: F
 
     async def create(request: Request) -> Response:
         ctx = await authenticate(request)
+        _no_criteria_in_url(request)
         body = await body_of(request)
         return await call(writes.create, ctx, request.path_params["resource_type"],
-                          body, request.headers.get("prefer"))
+                          body, request.headers.get("prefer"),
+                          request.headers.get("if-none-exist"))
 
     async def update(request: Request) -> Response:
         ctx = await authenticate(request)
@@ -142,6 +141,15 @@ def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: F
         Route("/{resource_type}/{resource_id}", update, methods=["PUT"]),
         Route("/{resource_type}/{resource_id}", delete, methods=["DELETE"]),
     ]
+
+
+def _no_criteria_in_url(request: Request) -> None:
+    """R4 puts a conditional create's criteria in ``If-None-Exist`` (http.html#ccreate);
+    criteria in the URL of a ``POST [type]`` would be ignored, so they are refused."""
+    names = {name for name, _ in request.query_params.multi_items()}
+    if names - {"_format", "_pretty"}:
+        raise BadRequest("POST [type] takes no search parameters; a conditional create "
+                         "sends its criteria in the If-None-Exist header")
 
 
 class BaseSlash:

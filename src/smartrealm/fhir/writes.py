@@ -16,11 +16,18 @@ from typing import Any
 
 from smartrealm.guard import AccessContext
 
-from .access import Permit, authorize, require_match
-from .errors import BadRequest, Conflict, MethodNotAllowed, NotFound, PreconditionFailed
+from .access import Permit, authorize, check_named_patients, require_match
+from .conditional import condition_key, existing_match, parse_condition, serialised
+from .errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+)
 from .interactions import writable
-from .link_reports import LinkReporter
-from .linking import check_link_kept, collecting, guard_link
+from .linking import check_link_kept, guard_link
 from .reply import Reply, written
 from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
 from .settings import FhirSettings
@@ -121,11 +128,9 @@ def delete_in(session: WriteSession, permit: Permit, resource_type: str, resourc
 
 
 class WriteService:
-    def __init__(self, settings: FhirSettings, repository: ResourceRepository,
-                 links: LinkReporter | None = None) -> None:
+    def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
         self.settings = settings
         self.repository = repository
-        self.links = links  # where committed changes of a Patient's link go (linking.py)
 
     def permit(self, ctx: AccessContext, resource_type: str, letter: str) -> Permit:
         """The type must be served (404) and this server writable (405) before scopes."""
@@ -139,24 +144,51 @@ class WriteService:
 
     @contextmanager
     def session(self, if_match: int | None = None) -> Iterator[WriteSession]:
-        with collecting(self.settings.realm.patient_identifier_system) as changes:
-            try:
-                with self.repository.transaction() as session:
-                    yield session
-            except VersionConflictError as exc:
-                if if_match is not None:
-                    raise PreconditionFailed(str(exc)) from None
-                raise Conflict(f"{exc}; retry the request") from None
-        # Reached only once the transaction has committed.
-        if self.links is not None and changes.changes:
-            self.links.report(changes.changes)
+        try:
+            with self.repository.transaction() as session:
+                yield session
+        except VersionConflictError as exc:
+            if if_match is not None:
+                raise PreconditionFailed(str(exc)) from None
+            raise Conflict(f"{exc}; retry the request") from None
 
     def create(self, ctx: AccessContext, resource_type: str, body: Any,
-               prefer: str | None = None) -> Reply:
+               prefer: str | None = None, if_none_exist: str | None = None) -> Reply:
         permit = self.permit(ctx, resource_type, "c")
+        seen = None if if_none_exist is None else self._search_permit(ctx, resource_type)
         resource = for_create(validate_resource(parsed(body), resource_type), new_id())
+        if seen is not None and if_none_exist is not None:
+            return self._create_if_none_exist(ctx, permit, seen, resource, if_none_exist,
+                                              prefer)
         with self.session() as session:
             version = create_in(session, permit, resource)
+        return written(version, 201, prefer, self.settings.base_url,
+                       f"created {resource_type}/{resource['id']}")
+
+    def _search_permit(self, ctx: AccessContext, resource_type: str) -> Permit:
+        """A conditional create searches as the token would (conditional.py): ``s``."""
+        try:
+            return authorize(ctx, resource_type, "s", base_url=self.settings.base_url)
+        except Forbidden:
+            raise Forbidden(f"a conditional create (If-None-Exist) is a search first: it "
+                            f"needs a scope that allows searching {resource_type}") from None
+
+    def _create_if_none_exist(self, ctx: AccessContext, permit: Permit, seen: Permit,
+                              resource: dict[str, Any], if_none_exist: str,
+                              prefer: str | None) -> Reply:
+        """R4 http.html#ccreate: 0 matches → create (201); 1 → 200 with it; more → 412."""
+        resource_type = resource["resourceType"]
+        criteria = parse_condition(resource_type, if_none_exist,
+                                   base_url=self.settings.base_url)
+        check_named_patients(seen, ctx, criteria)
+        key = condition_key(resource_type, criteria)
+        with serialised(key), self.session() as session:  # until the commit
+            existing = existing_match(session, seen, criteria, key)
+            version = existing or create_in(session, permit, resource)
+        if existing is not None:
+            return written(existing, 200, prefer, self.settings.base_url,
+                           f"{resource_type}/{existing.resource['id']} matches "
+                           "If-None-Exist: nothing was created")
         return written(version, 201, prefer, self.settings.base_url,
                        f"created {resource_type}/{resource['id']}")
 

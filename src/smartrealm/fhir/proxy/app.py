@@ -147,7 +147,8 @@ async def _update(writes: ProxyWrites, request: Request, ctx: AccessContext,
 
 def proxy_capability(settings: FhirSettings) -> dict[str, Any]:
     """The built-in server's CapabilityStatement for this profile, minus what the proxy
-    refuses: system interactions (batch, transaction, system history) and includes."""
+    refuses: system interactions (batch, transaction, system history), includes and
+    conditional create."""
     statement = capability_statement(settings)
     statement["software"] = {"name": "smartrealm (proxy mode)"}
     rest = statement["rest"][0]
@@ -155,6 +156,8 @@ def proxy_capability(settings: FhirSettings) -> dict[str, Any]:
     for resource in rest["resource"]:
         resource.pop("searchInclude", None)
         resource.pop("searchRevInclude", None)
+        if "conditionalCreate" in resource:  # If-None-Exist is refused (screen.py)
+            resource["conditionalCreate"] = False
     return statement
 
 

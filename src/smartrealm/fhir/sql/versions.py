@@ -5,19 +5,32 @@ every path."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, false, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
-from smartrealm.fhir.query import Criterion
+from smartrealm.fhir.query import Criterion, Page, PageQuery
 from smartrealm.fhir.repository import HistoryQuery, StoredResource, VersionConflictError
 
 from .predicates import criterion_sql, where_terms
+from .search import run_page
 from .tables import history, resources, search_index
 
 # Writes one new version of a resource on ``conn``; returns the stored resource.
@@ -82,6 +95,16 @@ class SqlWriteSession:
     def matches(self, resource_type: str, resource_id: str,
                 criteria: Sequence[Criterion]) -> bool:
         return _matches(self._conn, resource_type, resource_id, criteria)
+
+    def page(self, query: PageQuery) -> Page:
+        return run_page(self._conn, query)
+
+    def exclusive(self, key: str) -> None:
+        if self._conn.dialect.name == "postgresql":
+            # A transaction-level advisory lock: released at commit or rollback.
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": int.from_bytes(digest, "big", signed=True)})
 
 
 @contextmanager
