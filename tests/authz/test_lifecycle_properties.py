@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from smartrealm.authz.lifecycle_views import _basic_pair
+from smartrealm.authz.server_clients import basic_pair
 from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, generate_key
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
 
@@ -24,7 +24,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 @given(TEXT)
 def test_basic_parser_never_raises(header: str) -> None:
-    result = _basic_pair(header)
+    result = basic_pair(header)
     assert result is None or all(isinstance(part, str) for part in result)
 
 
@@ -32,7 +32,7 @@ def test_basic_parser_never_raises(header: str) -> None:
        st.text(max_size=60).filter(lambda s: ":" not in s))
 def test_basic_parser_reads_resource_server_ids(server_id: str, secret: str) -> None:
     raw = f"rs:{server_id}:{secret}".encode()
-    parsed = _basic_pair("Basic " + base64.b64encode(raw).decode())
+    parsed = basic_pair("Basic " + base64.b64encode(raw).decode())
     assert parsed is not None and parsed[0].startswith("rs:")
 
 

@@ -7,12 +7,13 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from smartrealm.fhir.query import AnyOf, Clause, IdValue, ReferenceValue, TokenValue
 from smartrealm.fhir.repository import HistoryQuery, VersionConflictError
 from smartrealm.fhir.sql import SqlResourceRepository
-from smartrealm.fhir.sql.tables import history
+from smartrealm.fhir.sql.tables import history, resources, search_index
+from smartrealm.storage import make_engine
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
@@ -191,3 +192,41 @@ def test_racing_sessions_never_both_win(repo: SqlResourceRepository, action: str
     assert sorted(outcomes) == ["conflict", "won"]
     current = repo.get("Observation", "o1")
     assert current is not None and current.version_id == 2
+
+
+def test_bulk_load_writes_the_rows_put_writes(sql_url: str) -> None:
+    """The bulk path (driver-level inserts, COPY on PostgreSQL) stores exactly what one
+    ``put`` per resource stores — index rows, strings cut to the column width and NULs
+    removed included — and leaves the caller's resources as they were."""
+    long = "x" * 600 + "\x00end"
+    items = [obs("o1", "p1"), obs("o2", "p2", "vital-signs"),
+             {"resourceType": "Patient", "id": "p1", "name": [{"family": long}],
+              "birthDate": "1970-01-01", "identifier": [{"system": "urn:s", "value": "v"}]},
+             {"resourceType": "Observation", "id": "o3", "status": "final", "code": {"text": "q"},
+              "valueQuantity": {"value": 1.5, "unit": "mg", "code": "mg",
+                                "system": "http://unitsofmeasure.org"},
+              "effectivePeriod": {"start": "2024-01-01", "end": "2024-02-01"}}]
+    before = [dict(r) for r in items]
+    dumps: list[list[tuple[Any, ...]]] = []
+    for way in ("put", "bulk"):
+        engine = make_engine(sql_url)
+        repository = SqlResourceRepository(engine)
+        repository.create_tables()
+        with engine.begin() as conn:
+            conn.execute(search_index.delete())
+            conn.execute(resources.delete())
+            conn.execute(history.delete())
+        if way == "put":
+            for item in items:
+                repository.put(item)
+        else:
+            assert repository.bulk_load(items) == len(items)
+        columns = [c for c in search_index.columns if c.name != "pk"]
+        with engine.connect() as conn:
+            dumps.append(sorted(tuple(r) for r in conn.execute(select(*columns))))
+            assert [(r.id, r.version_id) for r in conn.execute(
+                select(resources.c.id, resources.c.version_id).order_by(resources.c.id))] == [
+                ("o1", 1), ("o2", 1), ("o3", 1), ("p1", 1)]
+        engine.dispose()
+    assert dumps[0] == dumps[1] and len(dumps[0]) > 10
+    assert items == before  # no id, no meta added to what the caller passed

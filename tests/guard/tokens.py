@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
 from cryptography.hazmat.primitives import hashes
@@ -37,11 +38,24 @@ class FakeAuthServer:
         self.key = key or new_key("k1")
         self.published: list[RSAKey] = [self.key]
         self.jwks_hits = 0
-        self.app = Starlette(routes=[Route("/jwks", self._jwks)])
+        # What resource servers reported at /patient-index (fhir/link_reports.py): each
+        # request's form, with the Basic credentials' client_id as "client".
+        self.link_reports: list[dict[str, str]] = []
+        self.app = Starlette(routes=[Route("/jwks", self._jwks),
+                                     Route("/patient-index", self._link_report,
+                                           methods=["POST"])])
 
     async def _jwks(self, _request: Request) -> JSONResponse:
         self.jwks_hits += 1
         return JSONResponse({"keys": [k.as_dict(private=False) for k in self.published]})
+
+    async def _link_report(self, request: Request) -> JSONResponse:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        client = base64.b64decode(value).decode().rpartition(":")[0] if scheme == "Basic" \
+            else ""
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        self.link_reports.append({"client": unquote_plus(client), **form})
+        return JSONResponse({"patient": form.get("patient"), "person": form.get("person")})
 
     def http(self) -> httpx.AsyncClient:
         """An httpx client whose requests all reach this server's ASGI app."""

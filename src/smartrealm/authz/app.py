@@ -29,6 +29,7 @@ from smartrealm.authz.maintenance import key_pruner, periodic_purge
 from smartrealm.authz.manage import ManageViews
 from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patient_index import seed_sample_links
+from smartrealm.authz.patient_link_view import patient_link_routes
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
@@ -99,6 +100,7 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
                for path in rfc8414_paths(realm.auth_server.issuer)]
     routes += launch_routes(ctx, pages)  # EHR launch: /api/launch, /ehr, /smart-style.json
     routes += lifecycle_routes(ctx, p, client_keys)  # /introspect (RFC 7662), /revoke (7009)
+    routes += patient_link_routes(ctx, p)  # /patient-index: realm servers' link reports
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

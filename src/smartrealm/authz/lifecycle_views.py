@@ -17,11 +17,7 @@ issuer; the ``jti`` rule is shared with the token endpoint.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +26,7 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
+from smartrealm.authz.server_clients import authenticate_server, presented_server
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
 from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_auth import FailureThrottle, authenticate_request
@@ -41,11 +38,9 @@ from smartrealm.oauth.errors import (
     InvalidRequest,
     InvalidToken,
     OAuthError,
-    TooManyFailures,
 )
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
-from smartrealm.realm.rs_credentials import server_id_of
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -53,20 +48,6 @@ def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     if len(values) > 1:
         raise InvalidRequest(f"{name} must not be repeated")
     return values[0] if values else None
-
-
-def _basic_pair(authorization: str) -> tuple[str, str] | None:
-    """(client_id, secret) of a Basic header, split at the LAST colon: ``rs:<id>`` holds a
-    colon that a client may not have form-encoded (RFC 6749 §2.3.1 says it should)."""
-    scheme, _, value = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, secret = decoded.rpartition(":")
-    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
 
 
 class LifecycleViews:
@@ -127,28 +108,12 @@ class LifecycleViews:
 
     def _server_caller(self, authorization: str | None, params: Mapping[str, Sequence[str]],
                        throttle: FailureThrottle) -> Caller | None:
-        """A realm resource server authenticating as ``rs:<id>``; None for anyone else.
-        Wrong secrets are counted like those of registered clients (client_auth.py)."""
-        pair = _basic_pair(authorization) if authorization else None
-        if pair is None and not authorization:
-            client_id, secret = _single(params, "client_id"), _single(params, "client_secret")
-            pair = (client_id, secret) if client_id and secret is not None else None
-        server_id = server_id_of(pair[0]) if pair is not None else None
-        if pair is None or server_id is None:
+        """A realm resource server authenticating as ``rs:<id>`` (server_clients.py); None
+        for anyone else."""
+        pair = presented_server(authorization, params)
+        if pair is None:
             return None
-        wait = throttle.retry_after(pair[0])
-        if wait:
-            raise TooManyFailures(wait)
-        server = next((rs for rs in self.ctx.realm.resource_servers if rs.id == server_id), None)
-        stored = self.ctx.stores.rs_credentials.secret(server_id) if server else None
-        if server is None or stored is None or not hmac.compare_digest(
-                pair[1].encode(), stored.encode()):
-            wait = throttle.failed(pair[0])
-            if wait:
-                raise TooManyFailures(wait)
-            raise InvalidClient("resource server authentication failed")
-        throttle.succeeded(pair[0])
-        return Caller(pair[0], server=server)
+        return Caller(pair[0], server=authenticate_server(self.ctx, *pair, throttle))
 
     async def revoke(self, request: Request) -> Response:
         cors = cors_for(request)

@@ -9,9 +9,10 @@ MRN) when the link was made.
 
 Who writes rows (docs/behaviour.md "Linking a patient's records across servers"): only
 trusted paths — ``smartrealm load`` for the Patients it stores, the sample data of a realm
-with ``sample_data``, and an operator with ``smartrealm patients``. FHIR writes never change
-a row: a Patient's linking identifier may change (system-level writes are allowed to), the
-link stays as the index says until an operator or a load changes it.
+with ``sample_data``, an operator with ``smartrealm patients``, and a built-in FHIR server
+reporting a committed ``system/``-level write that changed a Patient's linking identifier
+(authz/patient_link_view.py, for that server's own records only). No patient- or user-level
+FHIR write changes a row: those may not change the linking identifier at all.
 
 Fail closed: a record without a row has no counterpart anywhere; a person with no record,
 or more than one, on a server has no patient there (a data problem is never guessed at).
@@ -39,11 +40,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.realm.patient_links import linking_value as linking_value  # re-exported
 from smartrealm.realm.sample_data import ID_PREFIX, mrn, patient_id
 
 # Where a link came from (shown by `smartrealm patients`): an operator needs to know
 # whether a row is theirs or a loader's before changing it.
-SOURCES = ("load", "operator", "sample", "rebuild")
+SOURCES = ("load", "operator", "sample", "rebuild", "system-write")
 BATCH = 500  # rows per statement: well below every backend's bound-parameter limit
 
 
@@ -173,18 +175,6 @@ def _link(row: Any) -> PatientLink:
 
 
 # ------------------------------------------------------------------------- reading records
-
-
-def linking_value(resource: Any, system: str) -> str | None:
-    """The person a stored Patient names with the realm's identifier: its one value with
-    ``system``; None when it has none, or several different ones (nothing to link by)."""
-    if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
-        return None
-    identifiers = resource.get("identifier")
-    values = {i.get("value") for i in identifiers if isinstance(i, dict)
-              and i.get("system") == system} if isinstance(identifiers, list) else set()
-    value = values.pop() if len(values) == 1 else None
-    return value if isinstance(value, str) and value else None
 
 
 def links_from(resources: Iterable[Any], server_id: str, system: str, source: str,

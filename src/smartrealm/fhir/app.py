@@ -44,6 +44,7 @@ from .errors import (
 )
 from .fast_read import FastReads
 from .handlers import FhirResponse, FhirService
+from .link_reports import FromWorkerThread, HttpLinkReporter, LinkReporter
 from .repository import ResourceRepository
 from .rest import BaseSlash, read_body, rest_routes
 from .search import form_params
@@ -83,8 +84,9 @@ class FhirJSONResponse(JSONResponse):
 
 
 def create_app(settings: FhirSettings, repository: ResourceRepository,
-               validator: TokenChecker) -> Starlette:
-    """The FHIR API of one server, with routes relative to its base URL."""
+               validator: TokenChecker, links: LinkReporter | None = None) -> Starlette:
+    """The FHIR API of one server, with routes relative to its base URL; ``links`` tells the
+    realm's patient index of system-level changes to a Patient's link (link_reports.py)."""
     service = FhirService(settings, repository)
     capability = capability_statement(settings)
     smart = smart_configuration(settings)
@@ -145,7 +147,8 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
         # the same read handler through the last route.
         Route("/{resource_type:fhir_type}/{resource_id:fhir_id}", read, methods=["GET"]),
         # vread, history, writes, batch/transaction (rest.py): before read and search.
-        *rest_routes(settings, repository, service, lambda r: authenticate(r, validator)),
+        *rest_routes(settings, repository, service, lambda r: authenticate(r, validator),
+                     links),
         Route("/{resource_type}", search, methods=["GET"]),
         Route("/{resource_type}/_search", search_post, methods=["POST"]),
         Route("/{resource_type}/{resource_id}", read, methods=["GET"]),
@@ -269,11 +272,12 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     # Seed only a store that never held anything: state persists across restarts.
     if realm.sample_data and repository.is_empty():
         repository.bulk_load(generate_realm_data(realm).get(server_id, []))
-    # Outgoing (the AS's JWKS, introspection) trusts the realm's CA too (realm/tls.py).
+    # Outgoing (the AS's JWKS, introspection, link reports) trusts the realm's CA too.
     client = http or httpx.AsyncClient(timeout=10.0, verify=client_verify(realm.tls))
     # token_check: "jwt" (signature) or "introspection" (asks the AS; sees revocations).
     validator = checker_for_server(realm, server_id, client)
-    fhir = create_app(FhirSettings(realm, server_id), repository, validator)
+    links = FromWorkerThread(HttpLinkReporter.for_server(realm, server_id, client))
+    fhir = create_app(FhirSettings(realm, server_id), repository, validator, links)
 
     async def close() -> None:
         if http is None:

@@ -11,15 +11,24 @@ the organisation, SMART §5.1 "system") may. Deleting a Patient is not a change 
 link: the index keeps it, and a Patient that does not exist gives no patient context.
 
 One rule for the built-in server (writes.py, including every entry of a batch or
-transaction) and the proxy (proxy/writes.py): the permit carries the system it guards."""
+transaction) and the proxy (proxy/writes.py): the permit carries the system it guards.
+
+A change the rule lets through (a system-level write) must reach the AS's index, or the
+next token would still link the record as it was: ``check_link_kept`` notes it in the
+``LinkChanges`` of the transaction being written (``collecting``), and the caller reports
+them once that transaction has committed (link_reports.py), never for one rolled back."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smartrealm.guard import AccessContext
+from smartrealm.realm.patient_links import linking_value
 
 from .access import Permit
 from .errors import Forbidden
@@ -42,9 +51,15 @@ def guard_link(permit: Permit, ctx: AccessContext, letter: str, system: str) -> 
 def check_link_kept(permit: Permit, before: Any, after: Any) -> None:
     """403 when the permit guards the linking identifier and ``after`` (the resource to be
     written) does not carry exactly the linking identifiers of ``before`` (the live
-    version, None when there is none)."""
+    version, None when there is none). A write the permit lets change them is noted in the
+    transaction's ``LinkChanges``, if one is being collected."""
+    if permit.resource_type != LINKED_TYPE:
+        return
     system = permit.linking_system
-    if system is None or permit.resource_type != LINKED_TYPE:
+    if system is None:
+        changes = _collecting.get()
+        if changes is not None:
+            changes.note(before, after)
         return
     if linking_identifiers(before, system) != linking_identifiers(after, system):
         raise Forbidden(
@@ -64,3 +79,54 @@ def linking_identifiers(resource: Any, system: str) -> list[str]:
         return []
     return sorted(json.dumps(i, sort_keys=True, separators=(",", ":"))
                   for i in identifiers if isinstance(i, dict) and i.get("system") == system)
+
+
+# --------------------------------------------------------------------- changes to report
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """Record ``patient_id`` now names ``person`` with the realm's identifier (None: no
+    single value any more, so it links to no one)."""
+
+    patient_id: str
+    person: str | None
+
+
+class LinkChanges:
+    """The linking-identifier changes of one transaction's system-level Patient writes, the
+    last per record (two writes of one record in a transaction leave its last state)."""
+
+    def __init__(self, system: str) -> None:
+        self.system = system
+        self._changes: dict[str, LinkChange] = {}
+
+    def note(self, before: Any, after: Any) -> None:
+        if linking_identifiers(before, self.system) == linking_identifiers(after, self.system):
+            return
+        patient_id = after.get("id") if isinstance(after, dict) else None
+        if isinstance(patient_id, str):
+            self._changes[patient_id] = LinkChange(patient_id,
+                                                   linking_value(after, self.system))
+
+    @property
+    def changes(self) -> list[LinkChange]:
+        return list(self._changes.values())
+
+
+# The transaction being written in this thread (or task). A context variable rather than a
+# parameter: every write path (a single write, each batch entry, a transaction, a
+# conditional create) reaches ``check_link_kept`` inside one session per transaction
+# (writes.py ``WriteService.session``), which is where collecting starts and ends.
+_collecting: ContextVar[LinkChanges | None] = ContextVar("link_changes", default=None)
+
+
+@contextmanager
+def collecting(system: str) -> Iterator[LinkChanges]:
+    """Note the changes ``check_link_kept`` lets through until the block ends."""
+    changes = LinkChanges(system)
+    token = _collecting.set(changes)
+    try:
+        yield changes
+    finally:
+        _collecting.reset(token)

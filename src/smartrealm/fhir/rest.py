@@ -23,6 +23,7 @@ from .bundles import BundleService
 from .errors import BadRequest, PayloadTooLarge
 from .handlers import FhirService
 from .history import HistoryService, parse_history_params
+from .link_reports import LinkReporter
 from .reply import Reply
 from .repository import ResourceRepository
 from .settings import FhirSettings
@@ -61,9 +62,11 @@ def _strict(request: Request) -> bool:
 
 
 def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: FhirService,
-                authenticate: Authenticate) -> list[BaseRoute]:
-    """The routes, to be listed BEFORE read and search (``_history`` is not a type)."""
-    writes = WriteService(settings, repository)
+                authenticate: Authenticate, links: LinkReporter | None = None
+                ) -> list[BaseRoute]:
+    """The routes, to be listed BEFORE read and search (``_history`` is not a type);
+    ``links`` receives the link changes of committed system-level writes (linking.py)."""
+    writes = WriteService(settings, repository, links)
     history = HistoryService(settings, repository)
     bundles = BundleService(reads, writes, history)
 

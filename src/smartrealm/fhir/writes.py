@@ -27,7 +27,8 @@ from .errors import (
     PreconditionFailed,
 )
 from .interactions import writable
-from .linking import check_link_kept, guard_link
+from .link_reports import LinkReporter
+from .linking import check_link_kept, collecting, guard_link
 from .reply import Reply, written
 from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
 from .settings import FhirSettings
@@ -128,9 +129,11 @@ def delete_in(session: WriteSession, permit: Permit, resource_type: str, resourc
 
 
 class WriteService:
-    def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
+    def __init__(self, settings: FhirSettings, repository: ResourceRepository,
+                 links: LinkReporter | None = None) -> None:
         self.settings = settings
         self.repository = repository
+        self.links = links  # where committed changes of a Patient's link go (linking.py)
 
     def permit(self, ctx: AccessContext, resource_type: str, letter: str) -> Permit:
         """The type must be served (404) and this server writable (405) before scopes."""
@@ -144,13 +147,17 @@ class WriteService:
 
     @contextmanager
     def session(self, if_match: int | None = None) -> Iterator[WriteSession]:
-        try:
-            with self.repository.transaction() as session:
-                yield session
-        except VersionConflictError as exc:
-            if if_match is not None:
-                raise PreconditionFailed(str(exc)) from None
-            raise Conflict(f"{exc}; retry the request") from None
+        with collecting(self.settings.realm.patient_identifier_system) as changes:
+            try:
+                with self.repository.transaction() as session:
+                    yield session
+            except VersionConflictError as exc:
+                if if_match is not None:
+                    raise PreconditionFailed(str(exc)) from None
+                raise Conflict(f"{exc}; retry the request") from None
+        # Reached only once the transaction has committed.
+        if self.links is not None and changes.changes:
+            self.links.report(changes.changes)
 
     def create(self, ctx: AccessContext, resource_type: str, body: Any,
                prefer: str | None = None, if_none_exist: str | None = None) -> Reply:

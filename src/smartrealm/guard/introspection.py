@@ -17,12 +17,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote_plus
 
 import httpx
 
 from smartrealm.realm.config import RealmConfig, normalize_url
-from smartrealm.realm.rs_credentials import resource_server_secret, rs_client_id
+from smartrealm.realm.rs_credentials import basic_auth, resource_server_secret, rs_client_id
 
 from .context import AccessContext, access_context
 from .errors import KeySetUnavailable, TokenRejected
@@ -49,8 +48,7 @@ class IntrospectionValidator:
                  cache_size: int = CACHE_SIZE, clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.endpoint, self.issuer, self.audience = endpoint, issuer, audience
-        # RFC 6749 §2.3.1: client_id and secret are form-encoded inside Basic.
-        self._auth = httpx.BasicAuth(quote_plus(client_id), quote_plus(secret))
+        self._auth = basic_auth(client_id, secret)
         self._http = http
         self._ttl, self._cache_size = ttl, cache_size
         self._clock, self._monotonic = clock, monotonic

@@ -82,6 +82,11 @@ class AuthServerConfig:
         return self.url("/revoke")
 
     @property
+    def patient_index_endpoint(self) -> str:
+        """Where built-in FHIR servers report system-level changes of a Patient's link."""
+        return self.url("/patient-index")
+
+    @property
     def management_endpoint(self) -> str:
         return self.url("/manage")
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Protocol
+from urllib.parse import quote_plus
 
+import httpx
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -26,6 +28,12 @@ PREFIX = "rs:"
 
 def rs_client_id(server_id: str) -> str:
     return PREFIX + server_id
+
+
+def basic_auth(client_id: str, secret: str) -> httpx.Auth:
+    """How a resource server authenticates to the AS (introspection, patient-index reports):
+    HTTP Basic with client_id and secret each form-encoded first (RFC 6749 §2.3.1)."""
+    return httpx.BasicAuth(quote_plus(client_id), quote_plus(secret))
 
 
 def server_id_of(client_id: str) -> str | None:
@@ -94,7 +102,8 @@ def sql_rs_credentials(engine: Engine) -> SqlRsCredentials:
 
 
 def resource_server_secret(realm: RealmConfig, server_id: str) -> str:
-    """What a resource server process uses to authenticate at the introspection endpoint."""
+    """What a resource server process uses to authenticate to the AS (introspection,
+    patient-index reports)."""
     realm.server(server_id)  # KeyError for a server the realm does not have
     engine = make_engine(realm.database_url_for(None))
     try:

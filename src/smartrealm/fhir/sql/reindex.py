@@ -14,17 +14,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, tuple_
 
-from smartrealm.fhir.indexing import index_entries
+from smartrealm.fhir.indexing import IndexEntry, index_entries
 from smartrealm.fhir.params import SEARCH_PARAMS
 from smartrealm.storage import add_missing_columns
 
-from .tables import index_state, resources, search_index
+from .tables import INDEX_COLUMNS, index_state, resources, search_index
 
 # Bump when indexing.py changes what it stores for the same parameter table.
 INDEX_REVISION = 2
 _OBSOLETE_INDEXES = ("ix_fhir_search_value", "ix_fhir_search_ref", "ix_fhir_search_owner")
 _BATCH = 1000
 _WIDTH = {c.name: getattr(c.type, "length", None) for c in search_index.columns}
+_ENTRY_WIDTHS = tuple(_WIDTH[name] for name in IndexEntry._fields)
 
 
 def index_version() -> str:
@@ -38,9 +39,13 @@ def index_version() -> str:
 def index_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows ``fhir_search_index`` holds for ``resource`` (strings cut to the column
     width; NUL characters, which PostgreSQL text cannot hold, removed)."""
+    return [dict(zip(INDEX_COLUMNS, row, strict=True)) for row in index_tuples(resource)]
+
+
+def index_tuples(resource: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``index_rows`` as tuples in INDEX_COLUMNS order (bulk loads: no dict per row)."""
     rtype, rid = resource["resourceType"], resource["id"]
-    return [{"resource_type": rtype, "resource_id": rid,
-             **{k: _fit(k, v) for k, v in entry._asdict().items()}}
+    return [(rtype, rid, *map(_fit, _ENTRY_WIDTHS, entry))
             for entry in index_entries(resource)]
 
 
@@ -103,9 +108,9 @@ def _has_resources(conn: Connection) -> bool:
     return conn.execute(select(resources.c.id).limit(1)).first() is not None
 
 
-def _fit(column: str, value: Any) -> Any:
+def _fit(width: int | None, value: Any) -> Any:
     if not isinstance(value, str):
         return value
-    value = value.replace("\x00", "")
-    width = _WIDTH.get(column)
-    return value[:width] if isinstance(width, int) else value
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value[:width] if width is not None and len(value) > width else value

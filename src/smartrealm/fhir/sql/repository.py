@@ -82,7 +82,7 @@ class SqlResourceRepository:
 
     def bulk_load(self, resources_: Iterable[dict[str, Any]]) -> int:
         with self._engine.begin() as conn:  # many rows per statement (sql/bulk.py)
-            written = bulk_write(conn, resources_, self._stamp, _checked_copy)
+            written = bulk_write(conn, resources_, self._stamp, _checked_top)
             refresh_statistics(conn, WHILE_GROWING)  # a long load, a server reading along
             return written
 
@@ -206,7 +206,19 @@ def _checked_copy(resource: dict[str, Any]) -> dict[str, Any]:
     """A copy with a valid type and id (a fresh UUID when absent); ValueError otherwise."""
     if not isinstance(resource, dict):
         raise ValueError("a resource must be a JSON object")
-    stored: dict[str, Any] = json.loads(json.dumps(resource))
+    return _checked(json.loads(json.dumps(resource)))
+
+
+def _checked_top(resource: dict[str, Any]) -> dict[str, Any]:
+    """``_checked_copy`` for bulk writes, which replace only top-level members (``id``,
+    ``meta``) of what they store: a copy of the top level is enough, and a deep copy
+    through JSON was a tenth of a load's time."""
+    if not isinstance(resource, dict):
+        raise ValueError("a resource must be a JSON object")
+    return _checked(dict(resource))
+
+
+def _checked(stored: dict[str, Any]) -> dict[str, Any]:
     resource_type = stored.get("resourceType")
     if not isinstance(resource_type, str) or not _TYPE.match(resource_type):
         raise ValueError("resourceType is missing or invalid")

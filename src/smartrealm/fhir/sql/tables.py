@@ -67,6 +67,10 @@ search_index = Table(
     Index("ix_fhir_search_res", "resource_type", "resource_id", "param"),
 )
 
+# The columns of an index row as fhir/sql/reindex.py builds it: the resource, then the
+# fields of fhir/indexing.py's IndexEntry in their order (the key ``pk`` is generated).
+INDEX_COLUMNS = tuple(c.name for c in search_index.columns if c.name != "pk")
+
 # The version of the index definition the rows were built with (fhir/sql/reindex.py).
 index_state = Table(
     "fhir_search_index_state", metadata,
