@@ -38,22 +38,24 @@ pytest: setup system-deps
 
 test: lint typecheck pytest
 
-# Benchmarks (issue 4): each prints its figures; nothing is asserted. The search benchmark
-# defaults to 20,000 resources; `.venv/bin/python bench/search_latency.py --help` for 1M.
-# throughput.py needs wrk (apt-get install wrk) and 2 cores. `make bench-1m`: the 1M-resource
-# runs (RSS under load + search p95 on SQLite, then PostgreSQL); the first load takes ~10 min
-# and the SQLite store is kept in /tmp/smartrealm-1m for later runs.
+# Benchmarks: each prints its figures; nothing is asserted. search_latency.py and
+# bulk_load.py take the user's path — `smartrealm generate`, `load`, `serve` as subprocesses
+# from an empty data directory — on SQLite and on a throwaway PostgreSQL cluster;
+# throughput.py needs wrk (apt-get install wrk) and 2 cores. `make bench-1m`: 32,300 people
+# ≈ 1M EHR resources (load ≈ 7 min a backend on an idle 2-core machine), then the RSS under
+# load benchmark.
 bench: setup
 	./scripts/ensure-system-deps.sh --bench
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/search_latency.py
+	$(BIN)/python bench/search_latency.py --backend postgres
 	$(BIN)/python bench/bulk_load.py
 
 bench-1m: setup
 	./scripts/ensure-system-deps.sh --bench
+	$(BIN)/python bench/search_latency.py --patients 32300
+	$(BIN)/python bench/search_latency.py --patients 32300 --backend postgres
 	$(BIN)/python bench/memory_under_load.py
-	$(BIN)/python bench/search_latency.py --backend postgres --resources 1000000 \
-		--copy-from sqlite:////tmp/smartrealm-1m/store.db
 
 clean:
 	rm -rf $(VENV) .smartrealm .pytest_cache .mypy_cache .ruff_cache

@@ -6,14 +6,14 @@ What it does:
    synthetic resources — by default the SQLite file ``/tmp/smartrealm-1m/store.db``, kept
    so that later runs reuse it;
 2. serves the real FHIR app (token validation, scopes, SQL search, rendering) with uvicorn
-   (one process) on loopback, exactly as bench/search_latency.py does;
+   (one process) on loopback, exactly as bench/search_inprocess.py does;
 3. drives ``--duration`` seconds of concurrent mixed load with ``wrk`` (``--connections``):
    ``Observation?patient=X&category=laboratory``, ``ImagingStudy?patient=X``,
    ``Encounter?patient=X&_count=50``, ``Patient/X`` and ``Observation/<id>`` reads, for
    random patients, with one ``user/*.rs`` token; a non-2xx answer fails the run;
 4. samples the server process's ``VmRSS`` every 0.25 s from ``/proc/<pid>/status`` and
    reads its ``VmHWM`` (the kernel's peak RSS) at the end — before, during and after load;
-5. then measures the single-client p50/p95 of the two issue searches (search_latency.py).
+5. then measures the single-client p50/p95 of the two issue searches (search_inprocess.py).
 
     .venv/bin/python bench/memory_under_load.py                     # reuses /tmp/smartrealm-1m
     .venv/bin/python bench/memory_under_load.py --duration 60 --connections 16
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from bench.search_data import CATEGORY, load  # noqa: E402
-from bench.search_latency import analyze, free_port, measure, serve, wait_for  # noqa: E402
+from bench.search_inprocess import analyze, free_port, measure, serve, wait_for  # noqa: E402
 from tests.guard.tokens import FakeAuthServer, details_entry, new_key  # noqa: E402
 
 from smartrealm.fhir.sql import SqlResourceRepository  # noqa: E402

@@ -1,5 +1,6 @@
-"""Data for bench/search_latency.py: the synthetic dataset, loading it with the
-repository's bulk loader, and copying an already loaded store to another backend."""
+"""Data for bench/search_inprocess.py and bench/memory_under_load.py: the synthetic
+dataset, loading it with the repository's bulk loader, and copying an already loaded store
+to another backend."""
 
 from __future__ import annotations
 

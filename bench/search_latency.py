@@ -1,227 +1,113 @@
-"""Single-client search latency at scale (issue 4: ``Observation?patient=X&category=Y`` and
-``ImagingStudy?patient=X`` with 1,000,000 resources loaded, p95 ≤ 25 ms on SQLite and on
-PostgreSQL).
+"""Search latency at scale on the path a user takes: ``smartrealm generate``, ``smartrealm
+load``, ``smartrealm serve`` as subprocesses from an empty data directory, then one client
+searching the EHR with a Backend Services token (goal: p95 ≤ 10 ms at 1M resources, on
+SQLite and on PostgreSQL; load ≥ 2,500 resources/s with validation).
 
-What it does:
-1. writes N synthetic resources (100 per patient: 85 Observations — laboratory, vital-signs,
-   social-history —, 3 ImagingStudies, 4 DiagnosticReports, 4 Encounters, 3 Conditions and
-   the Patient) with the repository's bulk loader, in transactions of ``--batch``;
-   (or, with ``--copy-from``, copies a store loaded that way, e.g. SQLite → PostgreSQL);
-2. prints the database's plan for both searches (they must read index ranges, not scan);
-3. serves the real FHIR app (token validation, scope checks, access restriction, the SQL
-   search, JSON rendering) with uvicorn in a separate process on a loopback socket;
-4. sends ``--requests`` of each search, one at a time, with httpx (keep-alive), for random
-   patients — once with a new ``patient/`` token per request, once with one ``user/`` token
-   (``--scope``) — and prints p50/p95/p99 latency measured at the client.
+What it does (bench/user_path.py has the steps):
+1. writes a realm file (the default realm on free ports; ``--backend postgres``: a
+   throwaway PostgreSQL cluster as its ``[database] url``);
+2. ``smartrealm generate --patients N`` (≈ 31 EHR resources a person: 32,300 ≈ 1M) and
+   ``smartrealm load --server ehr`` — prints the load rate (resources / wall-clock seconds
+   of the whole command);
+3. ``smartrealm client add`` (private_key_jwt, client_credentials, system/ read scopes),
+   ``smartrealm serve``, one token from the AS's token endpoint;
+4. sends ``--requests`` of each search, one at a time (httpx, keep-alive), for random
+   patients, and prints p50/p95/p99 measured at the client:
+   ``Observation?patient=X&category=vital-signs``, ``Observation?patient=X&code=<LOINC>``
+   and ``Encounter?patient=X&_sort=-date``.
 
-    .venv/bin/python bench/search_latency.py                       # 20,000 on SQLite
-    .venv/bin/python bench/search_latency.py --backend postgres     # throwaway cluster
-    .venv/bin/python bench/search_latency.py --resources 1000000 --database-url sqlite:///x.db
-    (re-running with the same --database-url reuses a store that already holds the data)
+    .venv/bin/python bench/search_latency.py                            # 1,000 people
+    .venv/bin/python bench/search_latency.py --patients 32300           # ≈ 1M resources
+    .venv/bin/python bench/search_latency.py --patients 32300 --backend postgres
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import random
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from bench.search_data import CATEGORY, copy_store, load  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from tests.guard.tokens import FakeAuthServer, details_entry, new_key  # noqa: E402
+import httpx
+from user_path import (
+    add_backend_client,
+    database,
+    generate,
+    load,
+    load_average,
+    serving,
+    system_token,
+    write_realm,
+)
 
-from smartrealm.fhir.access import compartment_clause  # noqa: E402
-from smartrealm.fhir.query import AnyOf, PageQuery  # noqa: E402
-from smartrealm.fhir.search import parse_search  # noqa: E402
-from smartrealm.fhir.sql import SqlResourceRepository  # noqa: E402
-from smartrealm.fhir.sql.explain import explain  # noqa: E402
-from smartrealm.fhir.sql.search import count_statement, page_statement  # noqa: E402
-from smartrealm.realm.config import RealmConfig, load_config  # noqa: E402
-from smartrealm.storage import make_engine  # noqa: E402
-
-LAB = f"{CATEGORY}|laboratory"
-SEARCHES = {"Observation": f"category={LAB}", "ImagingStudy": ""}
-
-
-def analyze(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    engine.dispose()
+LOINC = "http://loinc.org"
+SEARCHES = (
+    ("Observation", "category=vital-signs"),
+    ("Observation", f"code={LOINC}|8867-4"),   # heart rate: every visit's vital signs
+    ("Encounter", "_sort=-date"),
+)
+SCOPE = "system/Observation.rs system/Encounter.rs"
 
 
-def print_plans(url: str, base: str, patient: str) -> None:
-    engine = make_engine(url)
-    restriction = {t: AnyOf(((compartment_clause(t, patient),),)) for t in SEARCHES}
-    with engine.connect() as conn:
-        for rtype, extra in SEARCHES.items():
-            query = [("patient", patient)] + ([tuple(extra.split("="))] if extra else [])
-            request = parse_search(rtype, query, base_url=base)  # type: ignore[arg-type]
-            page = PageQuery(rtype, (*request.criteria, restriction[rtype]), 20)
-            for label, stmt in (("page", page_statement(page)), ("count", count_statement(page))):
-                assert stmt is not None
-                print(f"  plan {rtype} {label}:")
-                for line in explain(conn, stmt):
-                    print(f"    {line}")
-    engine.dispose()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="smartrealm-bench-") as tmp, \
+            database(args.backend) as url:
+        realm = write_realm(Path(tmp), url)
+        print(f"backend: {args.backend}; {time.strftime('%Y-%m-%d %H:%M')}; "
+              f"load average {load_average()}", flush=True)
+        took, path, count = generate(realm, args.patients)
+        print(f"  smartrealm generate --patients {args.patients}: {took:,.0f} s "
+              f"({count:,} EHR resources)", flush=True)
+        took = load(realm, path)
+        print(f"  smartrealm load --server ehr: {took:,.0f} s = {count / took:,.0f} "
+              f"resources/s with validation (load average after: {load_average()})",
+              flush=True)
+        client_id, key = add_backend_client(realm, SCOPE)
+        with serving(realm):
+            token = system_token(realm, client_id, key, SCOPE)
+            measure(realm.base(8701, "/fhir"), token, args)
+        print(f"  load average at the end: {load_average()}")
 
 
-def serve(realm: RealmConfig, url: str, auth: FakeAuthServer, port: int) -> None:
-    """Child process: the FHIR app of server "ehr" on uvicorn."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from smartrealm.fhir.app import create_app
-    from smartrealm.fhir.settings import FhirSettings
-    from smartrealm.guard import checker_for_server
-
-    repository = SqlResourceRepository(make_engine(url))
-    validator = checker_for_server(realm, "ehr", auth.http())
-    app = Starlette(routes=[Mount("/fhir", app=create_app(FhirSettings(realm, "ehr"),
-                                                           repository, validator))])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
-def measure(client: httpx.Client, auth: FakeAuthServer, base: str, patients: int,
-            args: argparse.Namespace) -> None:
-    scopes = ("patient", "user") if args.scope == "both" else (args.scope,)
-    for scope_kind in scopes:
-        print(f"  {scope_kind}/ tokens" + (" (a new token per request: its signature is "
-                                            "verified too)" if scope_kind == "patient"
-                                            else " (one token, cached after the first)"))
-        for rtype, extra in SEARCHES.items():
-            times, matches = run_searches(client, auth, base, patients, args, scope_kind,
-                                          rtype, extra)
-            report(f"{rtype}?patient=X" + ("&category=<system>|laboratory" if extra else ""),
-                   times, matches)
-
-
-def run_searches(client: httpx.Client, auth: FakeAuthServer, base: str, patients: int,
-                 args: argparse.Namespace, scope_kind: str, rtype: str,
-                 extra: str) -> tuple[list[float], list[int]]:
-    rng = random.Random(7)
-    user = auth.mint([base], "user/*.rs", details=[details_entry(base, "user/*.rs")])
-    times: list[float] = []
-    matches: list[int] = []
-    for i in range(args.warmup + args.requests):
-        pid = f"pt{rng.randrange(patients):07d}"
-        scope = f"patient/{rtype}.rs"
-        token = user if scope_kind == "user" else auth.mint(
-            [base], scope, details=[details_entry(base, scope, pid)])
-        url = f"{base}/{rtype}?patient={pid}" + (f"&{extra}" if extra else "")
-        started = time.perf_counter()
-        response = client.get(url, headers={"Authorization": f"Bearer {token}"})
-        elapsed = (time.perf_counter() - started) * 1000
-        assert response.status_code == 200, response.text[:300]
-        if i >= args.warmup:
-            times.append(elapsed)
-            matches.append(int(response.json()["total"]))
-    return times, matches
+def measure(base: str, token: str, args: argparse.Namespace) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    with httpx.Client(timeout=60, headers=headers) as client:
+        for resource_type, criteria in SEARCHES:
+            rng = random.Random(7)
+            times: list[float] = []
+            matches: list[int] = []
+            for i in range(args.warmup + args.requests):
+                pid = f"p{1 + rng.randrange(args.patients):04d}"
+                url = f"{base}/{resource_type}?patient={pid}&{criteria}"
+                started = time.perf_counter()
+                response = client.get(url)
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
+                    raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
+                if i >= args.warmup:
+                    times.append(elapsed)
+                    matches.append(len(response.json().get("entry", [])))
+            report(f"{resource_type}?patient=X&{criteria}", times, matches)
 
 
 def report(label: str, times: list[float], matches: list[int]) -> None:
     cuts = statistics.quantiles(times, n=100)
-    print(f"  {label}: n={len(times)} p50={cuts[49]:.2f} ms p95={cuts[94]:.2f} ms "
-          f"p99={cuts[98]:.2f} ms max={max(times):.2f} ms mean={statistics.mean(times):.2f} ms "
-          f"(matches per search: {min(matches)}..{max(matches)})")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--resources", type=int, default=20_000)
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--batch", type=int, default=5_000)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--scope", choices=["patient", "user", "both"], default="both")
-    parser.add_argument("--no-analyze", action="store_true",
-                        help="do not run ANALYZE after loading")
-    parser.add_argument("--copy-from", default="",
-                        help="instead of loading, copy the resources and index rows of a "
-                             "store loaded earlier (e.g. the SQLite one into PostgreSQL)")
-    args = parser.parse_args()
-    with ExitStack() as stack:
-        url = args.database_url or database(stack, args.backend)
-        run(url, args)
-
-
-def database(stack: ExitStack, backend: str) -> str:
-    if backend == "postgres":
-        from tests.pg import postgres_cluster
-        return stack.enter_context(postgres_cluster())
-    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="smartrealm-bench-"))
-    return f"sqlite:///{folder}/store.db"
-
-
-def run(url: str, args: argparse.Namespace) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    realm = load_config()
-    servers = tuple(replace(rs, base_url=base, profile="empty") if rs.id == "ehr" else rs
-                    for rs in realm.resource_servers)
-    realm = replace(realm, resource_servers=servers)
-    auth = FakeAuthServer(realm.auth_server.issuer, key=new_key("bench"))
-    engine = make_engine(url)
-    repository = SqlResourceRepository(engine)
-    repository.create_tables()
-    print(f"backend: {engine.dialect.name}  store: {url.split('@')[-1]}")
-    if repository.count() >= args.resources:
-        print(f"  reusing the {repository.count():,} resources already stored")
-    elif args.copy_from:
-        started = time.perf_counter()
-        rate = copy_store(args.copy_from, url)
-        print(f"  copied from {args.copy_from}: {time.perf_counter() - started:,.0f} s "
-              f"({rate:,.0f} rows/s)")
-    else:
-        started = time.perf_counter()
-        rate = load(repository, args.resources, args.batch)
-        print(f"  bulk load: {time.perf_counter() - started:,.0f} s ({rate:,.0f} resources/s)")
-    if not args.no_analyze:
-        analyze(url)
-    engine.dispose()
-    patients = max(1, repository.count("Patient"))
-    print_plans(url, base, "pt0000001")
-    child = multiprocessing.get_context("fork").Process(target=serve,
-                                                         args=(realm, url, auth, port))
-    child.start()
-    try:
-        wait_for(port)
-        with httpx.Client(timeout=30) as client:
-            measure(client, auth, base, patients, args)
-    finally:
-        child.terminate()
-        child.join()
+    print(f"  {label}: n={len(times)} p50={cuts[49]:.1f} ms p95={cuts[94]:.1f} ms "
+          f"p99={cuts[98]:.1f} ms max={max(times):.1f} ms (entries per page: "
+          f"{min(matches)}..{max(matches)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@ token for two servers.
 
 Start the realm first (`smartrealm serve`), then:
 
-    python examples/backend_service.py
+    smartrealm client initial-token issue --allow backend-services
+    python examples/backend_service.py --initial-access-token <the token>
 
 It generates an ES384 key pair, registers a `private_key_jwt` client with its public JWKS
-(RFC 7591; the realm's registration is open on loopback), gets one `client_credentials`
+(RFC 7591; a Backend Services client needs the operator's initial access token), gets one `client_credentials`
 token for the EHR and the lab server (one RFC 8707 `resource` each), and finds the same
 person on both servers by the realm-wide MRN.
 """
@@ -40,7 +41,11 @@ async def main(args: argparse.Namespace) -> None:
         registered = await register_client(
             http, config.registration_endpoint, redirect_uris=[], client_name="backend example",
             scope=SCOPE, token_endpoint_auth_method="private_key_jwt",
-            grant_types=["client_credentials"], jwks=key.public_jwks())
+            grant_types=["client_credentials"], jwks=key.public_jwks(),
+            # Backend Services are a privileged registration (RFC 7591 §3): the operator
+            # issues the token with `smartrealm client initial-token issue
+            # --allow backend-services`.
+            initial_access_token=args.initial_access_token)
         client_id = registered["client_id"]
         print(f"registered {client_id} with key {key.kid}")
         tokens = await client_credentials(http, config.token_endpoint, client_id=client_id,
@@ -59,6 +64,9 @@ if __name__ == "__main__":
     parser.add_argument("--server", dest="servers", action="append",
                         help="FHIR base (repeat; default: the EHR and the lab server)")
     parser.add_argument("--mrn", default="MRN000012")
+    parser.add_argument("--initial-access-token", required=True,
+                        help="from `smartrealm client initial-token issue "
+                             "--allow backend-services`")
     arguments = parser.parse_args()
     arguments.servers = arguments.servers or ["http://127.0.0.1:8701/fhir",
                                               "http://127.0.0.1:8703/fhir"]

@@ -16,23 +16,30 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.app import client_secrets, key_store
+from smartrealm.authz.initial_tokens import InitialAccessToken, SqlInitialTokenStore
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.cli_common import ConfigOption, DataDirOption, console
 from smartrealm.cli_common import fail as _fail
 from smartrealm.cli_common import load_realm as _realm
-from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import OAuthError
-from smartrealm.oauth.registration import Registration, register
+from smartrealm.oauth.registration import OPERATOR, PRIVILEGES, Registration, register
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, PUBLIC, SECRET_BASIC, Client, ClientStore
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Register, list and remove the realm's OAuth clients.")
+tokens_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Initial access tokens for /register (RFC 7591 §3).")
+app.add_typer(tokens_app, name="initial-token")
+MAX_TOKEN_LIFETIME = 30 * 86400
+MAX_TOKEN_USES = 1000
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _database_exists(realm: RealmConfig) -> bool:
@@ -43,12 +50,12 @@ def _database_exists(realm: RealmConfig) -> bool:
 
 
 @contextmanager
-def _clients(realm: RealmConfig) -> Iterator[ClientStore]:
-    """The realm database's client store; database trouble ends the command cleanly."""
+def _engine(realm: RealmConfig) -> Iterator[Engine]:
+    """The realm database; database trouble ends the command cleanly."""
     engine = None
     try:
         engine = make_engine(realm.database_url_for(None))
-        yield sql_stores(engine).clients
+        yield engine
     except SQLAlchemyError as exc:
         raise _fail(f"[red]database error[/red] {type(exc).__name__}: "
                     f"{str(exc).splitlines()[0]}") from None
@@ -57,13 +64,10 @@ def _clients(realm: RealmConfig) -> Iterator[ClientStore]:
             engine.dispose()
 
 
-def _client_secrets(realm: RealmConfig) -> ClientSecrets:
-    """The realm's client-secret hash: its key is in the realm's key store."""
-    engine = make_engine(realm.database_url_for(None))
-    try:
-        return client_secrets(key_store(realm, engine))
-    finally:
-        engine.dispose()
+@contextmanager
+def _clients(realm: RealmConfig) -> Iterator[ClientStore]:
+    with _engine(realm) as engine:
+        yield sql_stores(engine).clients
 
 
 def _auth_method(public: bool, secret: bool, jwks_uri: str | None,
@@ -128,9 +132,12 @@ def add(name: Annotated[str, typer.Option(help="The client's display name.")],
         meta["jwks_uri"] = jwks_uri
     if jwks_file is not None:
         meta["jwks"] = _read_jwks(jwks_file)
+    with _engine(realm) as engine:  # the secret's hash key is in the realm's key store
+        secrets = client_secrets(key_store(realm, engine))
     try:
-        registration = register(meta, int(time.time()), realm, client_id,
-                                secrets=_client_secrets(realm))
+        # The operator may give every privilege (registration.PRIVILEGES).
+        registration = register(meta, int(time.time()), realm, client_id, OPERATOR,
+                                secrets=secrets)
     except OAuthError as exc:
         raise _fail(f"[red]{exc.error}[/red] {exc.description}", 2) from None
     with _clients(realm) as clients:
@@ -214,3 +221,95 @@ def remove(client_id: Annotated[str, typer.Argument(help="The client to remove."
     if not removed:
         raise _fail(f"[red]no client {client_id!r}[/red]")
     console.print(f"removed client {client_id}")
+
+
+# ---------------------------------------------------------------- initial access tokens
+
+
+def _duration(text: str) -> int:
+    """``90``, ``90s``, ``30m``, ``12h`` or ``7d`` as seconds, at most 30 days."""
+    text = text.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise _fail(f"[red]--expires-in[/red] {text!r}: give e.g. 3600, 30m, 12h or 7d", 2)
+    seconds = int(number) * _UNITS[unit]
+    if seconds > MAX_TOKEN_LIFETIME:
+        raise _fail("[red]--expires-in[/red] must be at most 30d", 2)
+    return seconds
+
+
+def _when(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+@tokens_app.command("issue")
+def issue_token(
+        allow: Annotated[list[str] | None, typer.Option(
+            help="A privilege registrations with this token may give the client: "
+                 + "; ".join(f"{k}: {v}" for k, v in PRIVILEGES.items())
+                 + " (repeatable; default: none, ordinary apps only).")] = None,
+        expires_in: Annotated[str, typer.Option(
+            help="How long the token is valid: seconds, or 30m, 12h, 7d (max 30d).")] = "24h",
+        uses: Annotated[int, typer.Option(
+            help="How many registrations it allows.", min=1, max=MAX_TOKEN_USES)] = 1,
+        label: Annotated[str, typer.Option(help="A note: who it is for.")] = "",
+        config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Issue an initial access token: sent as `Authorization: Bearer` to /register, it
+    allows registrations even when open registration is closed, with the privileges given
+    here. Only its hash is stored; the token is shown once."""
+    realm = _realm(config, data_dir)
+    allows = frozenset(allow or [])
+    unknown = sorted(allows - set(PRIVILEGES))
+    if unknown:
+        raise _fail(f"[red]--allow[/red] {', '.join(unknown)}: choose from "
+                    f"{', '.join(PRIVILEGES)}", 2)
+    now = int(time.time())
+    with _engine(realm) as engine:
+        value, token = SqlInitialTokenStore.create(engine).issue(
+            allows, now + _duration(expires_in), uses, label, now)
+    console.print(f"initial access token [bold]{token.id}[/bold]")
+    console.print(f"  allows      {' '.join(sorted(token.allows)) or '(no privileges)'}")
+    console.print(f"  expires     {_when(token.expires_at)}")
+    console.print(f"  uses        {token.uses_left}")
+    console.print(f"  register at {realm.auth_server.registration_endpoint} with")
+    console.print(f"  Authorization: Bearer {value}", soft_wrap=True)
+    console.print("  [yellow]The token is shown only now; the realm keeps only its "
+                  "hash.[/yellow]")
+
+
+def _token_row(t: InitialAccessToken, now: int) -> tuple[str, ...]:
+    state = "active" if t.active(now) else ("used up" if t.uses_left == 0 else "expired")
+    return (t.id, " ".join(sorted(t.allows)) or "(none)", _when(t.expires_at),
+            str(t.uses_left), state, t.label)
+
+
+@tokens_app.command("list")
+def list_tokens(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Show the initial access tokens (never their values)."""
+    realm = _realm(config, data_dir)
+    found: list[InitialAccessToken] = []
+    if _database_exists(realm):
+        with _engine(realm) as engine:
+            found = SqlInitialTokenStore.create(engine).all()
+    if not found:
+        console.print("no initial access tokens")
+        return
+    table = Table(title="initial access tokens", title_justify="left")
+    for column in ("id", "allows", "expires", "uses left", "state", "label"):
+        table.add_column(column, overflow="fold")
+    now = int(time.time())
+    for token in found:
+        table.add_row(*_token_row(token, now))
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def revoke_token(token_id: Annotated[str, typer.Argument(help="The token's id (list).")],
+                 config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Revoke an initial access token: it stops working at once."""
+    realm = _realm(config, data_dir)
+    with _engine(realm) as engine:
+        removed = SqlInitialTokenStore.create(engine).revoke(token_id)
+    if not removed:
+        raise _fail(f"[red]no initial access token {token_id!r}[/red]")
+    console.print(f"revoked initial access token {token_id}")

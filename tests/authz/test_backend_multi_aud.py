@@ -7,20 +7,22 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
 from tests.authz.fhir_stub import FhirStub
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 KEY = ClientKey.generate("RS384", "rsa-1")
 
 
 @pytest.fixture
-async def backend(ua: httpx.AsyncClient, stub: FhirStub) -> str:
+async def backend(ua: httpx.AsyncClient, stub: FhirStub, realm: RealmConfig) -> str:
     stub.no_multi.add("lab")  # the lab does not accept multi-audience tokens
     response = await ua.post("/register", json={
         "client_name": "bulk", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt", "jwks": KEY.jwks(),
-        "scope": "system/*.rs"})
+        "scope": "system/*.rs"}, headers=bearer(realm, BACKEND_SERVICES))
     assert response.status_code == 201, response.text
     client_id: str = response.json()["client_id"]
     return client_id

@@ -16,8 +16,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
 from tests.authz.conftest import Flow, authorize_code
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form, raw_rs384
 
 RS384 = ClientKey.generate("RS384", "rsa-1")
@@ -31,20 +33,20 @@ def _error(response: httpx.Response, status: int, error: str) -> None:
     assert "no-store" in response.headers["cache-control"]
 
 
-async def register(ua: httpx.AsyncClient, **meta: Any) -> str:
+async def register(ua: httpx.AsyncClient, realm: RealmConfig, **meta: Any) -> str:
     body = {"client_name": "bulk exporter", "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks": {"keys": [RS384.public_jwk(), ES384.public_jwk()]},
             "scope": "system/*.rs", **meta}
-    response = await ua.post("/register", json=body)
+    response = await ua.post("/register", json=body, headers=bearer(realm, BACKEND_SERVICES))
     assert response.status_code == 201, response.text
     client_id: str = response.json()["client_id"]
     return client_id
 
 
 @pytest.fixture
-async def backend(ua: httpx.AsyncClient) -> str:
-    return await register(ua)
+async def backend(ua: httpx.AsyncClient, realm: RealmConfig) -> str:
+    return await register(ua, realm)
 
 
 def _assertion(realm: RealmConfig, client_id: str, key: ClientKey = RS384, **kw: Any) -> str:
@@ -96,7 +98,7 @@ async def test_resources_pick_the_servers(ua: httpx.AsyncClient, realm: RealmCon
 
 
 async def test_allowed_servers(ua: httpx.AsyncClient, realm: RealmConfig) -> None:
-    client = await register(ua, allowed_servers=["imaging"])
+    client = await register(ua, realm, allowed_servers=["imaging"])
     ok = await token(ua, _assertion(realm, client))
     assert (await _claims(ua, ok.json()["access_token"]))["aud"] == \
         [realm.server("imaging").base_url]
@@ -242,10 +244,11 @@ async def test_discovery(ua: httpx.AsyncClient, path: str) -> None:
     ({"jwks": {"keys": [RS384.key.as_dict(private=True) | {"kid": "x"}]}},
      "invalid_client_metadata"),
 ])
-async def test_registration_errors(ua: httpx.AsyncClient, meta: dict[str, Any],
-                                   error: str) -> None:
+async def test_registration_errors(ua: httpx.AsyncClient, realm: RealmConfig,
+                                   meta: dict[str, Any], error: str) -> None:
     body = {"grant_types": ["client_credentials"], "scope": "system/*.rs",
             "token_endpoint_auth_method": "private_key_jwt", "jwks": RS384.jwks(), **meta}
-    response = await ua.post("/register", json={k: v for k, v in body.items() if v is not None})
+    response = await ua.post("/register", json={k: v for k, v in body.items() if v is not None},
+                             headers=bearer(realm, BACKEND_SERVICES))
     assert response.status_code == 400, response.text
     assert response.json()["error"] == error

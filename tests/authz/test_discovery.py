@@ -192,8 +192,9 @@ async def test_register_rejects_bad_metadata(ua: httpx.AsyncClient, meta: object
 
 
 async def test_register_rejects_non_json(ua: httpx.AsyncClient) -> None:
-    response = await ua.post("/register", content=b"not json")
-    assert response.json()["error"] == "invalid_client_metadata"
+    response = await ua.post("/register", content=b"not json",
+                             headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_client_metadata")
 
 
 async def test_registration_closed(realm: RealmConfig) -> None:

@@ -13,10 +13,12 @@ from smartrealm.authz.app import build_auth_server
 from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.fhir.capability import smart_configuration
 from smartrealm.fhir.settings import FhirSettings
+from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.oauth.smart_style import SMART_STYLE, style_url
 from smartrealm.realm.config import ConfigError, RealmConfig, default_config_text, load_config
 from smartrealm.storage import make_engine
 from tests.authz.launch_helpers import basic, create_launch
+from tests.initial_tokens import bearer
 
 EHR_CAPABILITIES = {"launch-ehr", "context-banner", "context-style", "context-ehr-patient",
                     "context-ehr-encounter"}
@@ -93,11 +95,12 @@ async def test_a_patient_user_may_only_launch_their_own_record(
     assert (await create_launch(ua, username="patient", patient="p0012"))["launch"]
 
 
-async def test_registered_launch_url_is_used_for_a_client(ua: httpx.AsyncClient) -> None:
+async def test_registered_launch_url_is_used_for_a_client(ua: httpx.AsyncClient,
+                                                          realm: RealmConfig) -> None:
     registered = await ua.post("/register", json={
         "redirect_uris": ["http://127.0.0.1:9/cb"], "client_name": "launchable",
         "token_endpoint_auth_method": "none",
-        "initiate_login_uri": "http://127.0.0.1:9/launch"})
+        "initiate_login_uri": "http://127.0.0.1:9/launch"}, headers=bearer(realm, EHR_LAUNCH))
     assert registered.status_code == 201, registered.text
     client = registered.json()
     assert client["initiate_login_uri"] == "http://127.0.0.1:9/launch"
@@ -107,10 +110,12 @@ async def test_registered_launch_url_is_used_for_a_client(ua: httpx.AsyncClient)
 
 @pytest.mark.parametrize("uri", ["http://app.example/launch", "https://a/l#f", "/launch", 7,
                                  "javascript:alert(1)"])
-async def test_bad_initiate_login_uri_is_refused(ua: httpx.AsyncClient, uri: Any) -> None:
+async def test_bad_initiate_login_uri_is_refused(ua: httpx.AsyncClient, realm: RealmConfig,
+                                                 uri: Any) -> None:
     response = await ua.post("/register", json={
         "redirect_uris": ["http://127.0.0.1:9/cb"], "client_name": "bad",
-        "token_endpoint_auth_method": "none", "initiate_login_uri": uri})
+        "token_endpoint_auth_method": "none", "initiate_login_uri": uri},
+        headers=bearer(realm, EHR_LAUNCH))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client_metadata"
 

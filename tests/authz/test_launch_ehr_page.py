@@ -10,18 +10,21 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 from tests.authz.conftest import Flow, csrf, exchange
 from tests.authz.launch_helpers import LAUNCH_SCOPE, basic, launch_code
+from tests.initial_tokens import bearer
 
 APP_LAUNCH = "http://127.0.0.1:9/ehr-app/launch"
 
 
-async def _register_app(ua: httpx.AsyncClient) -> str:
+async def _register_app(ua: httpx.AsyncClient, realm: RealmConfig) -> str:
     response = await ua.post("/register", json={
         "redirect_uris": ["http://127.0.0.1:9/ehr-app/cb"], "client_name": "Chart App",
-        "token_endpoint_auth_method": "none", "initiate_login_uri": APP_LAUNCH})
+        "token_endpoint_auth_method": "none", "initiate_login_uri": APP_LAUNCH},
+        headers=bearer(realm, EHR_LAUNCH))
     assert response.status_code == 201, response.text
     return str(response.json()["client_id"])
 
@@ -68,7 +71,7 @@ async def test_wrong_passwords_lock_the_user_name_as_everywhere(
 
 async def test_clinician_searches_picks_and_launches(
         ua: httpx.AsyncClient, realm: RealmConfig) -> None:
-    client_id = await _register_app(ua)
+    client_id = await _register_app(ua, realm)
     before = ua.cookies.get("smartrealm_ehr", path="/ehr")
     signed_in = await _sign_in(ua)
     assert signed_in.status_code == 303
@@ -112,8 +115,9 @@ async def test_launch_from_the_page_reaches_the_token(
     assert body["patient"] == "p0005" and body["need_patient_banner"] is True
 
 
-async def test_launch_form_errors_stay_on_the_page(ua: httpx.AsyncClient) -> None:
-    client_id = await _register_app(ua)
+async def test_launch_form_errors_stay_on_the_page(ua: httpx.AsyncClient,
+                                                   realm: RealmConfig) -> None:
+    client_id = await _register_app(ua, realm)
     await _sign_in(ua)
     home = await ua.get("/ehr")
     token = csrf(home.text)
@@ -143,8 +147,9 @@ async def test_no_session_post_is_refused(realm: RealmConfig, ua: httpx.AsyncCli
     assert answer.status_code == 400
 
 
-async def test_a_patient_user_sees_only_their_own_record(ua: httpx.AsyncClient) -> None:
-    await _register_app(ua)
+async def test_a_patient_user_sees_only_their_own_record(ua: httpx.AsyncClient,
+                                                         realm: RealmConfig) -> None:
+    await _register_app(ua, realm)
     await _sign_in(ua, "patient", "patient-demo")
     home = await ua.get("/ehr", params={"name": "Family"})
     assert re.findall(r'name="patient" value="([^"]+)"', home.text) == ["p0012"]

@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 KEY = ClientKey.generate("ES384", "ec-1")
@@ -17,11 +19,11 @@ STRANGER = ClientKey.generate("ES384", "ec-1")  # same kid, another key
 
 
 @pytest.fixture
-async def backend(ua: httpx.AsyncClient) -> str:
+async def backend(ua: httpx.AsyncClient, realm: RealmConfig) -> str:
     response = await ua.post("/register", json={
         "client_name": "bulk", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt", "jwks": KEY.jwks(),
-        "scope": "system/*.rs"})
+        "scope": "system/*.rs"}, headers=bearer(realm, BACKEND_SERVICES))
     assert response.status_code == 201, response.text
     client_id: str = response.json()["client_id"]
     return client_id

@@ -19,8 +19,10 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from smartrealm.client.auth import AuthorizationRequest, exchange_code, parse_callback
+from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.realm.config import RealmConfig
 from tests.e2e.flow import PASSWORDS
+from tests.initial_tokens import bearer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -73,7 +75,8 @@ async def client_id(realm: RealmConfig, app_site: AppSite) -> str:
         response = await http.post(realm.auth_server.registration_endpoint, json={
             "client_name": "Chart Viewer", "redirect_uris": [f"{app_site.url}/callback"],
             "token_endpoint_auth_method": "none",
-            "initiate_login_uri": f"{app_site.url}/launch"})
+            "initiate_login_uri": f"{app_site.url}/launch"},
+            headers=bearer(realm, EHR_LAUNCH))
     assert response.status_code == 201, response.text
     return str(response.json()["client_id"])
 

@@ -25,9 +25,11 @@ from typing import Any
 
 import httpx
 
+from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.realm.rs_credentials import resource_server_secret, rs_client_id
 from tests.conformance.browser import Choices, Visit, drive
 from tests.conformance.conftest import Realm
+from tests.initial_tokens import bearer as registration_bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 REDIRECT_URI = "http://127.0.0.1:9/inferno/redirect"
@@ -60,7 +62,9 @@ def register(http: httpx.Client, realm: Realm, kind: str = "public", **meta: Any
     else:
         key = ClientKey.generate("RS384")
         body |= {"token_endpoint_auth_method": "private_key_jwt", "jwks": key.jwks()}
-    response = http.post(realm.config.auth_server.registration_endpoint, json=body)
+    # The launch URL lists the app in the EHR launcher: an operator's token allows it.
+    response = http.post(realm.config.auth_server.registration_endpoint, json=body,
+                         headers=registration_bearer(realm.config, EHR_LAUNCH))
     assert response.status_code == 201, response.text
     info = response.json()
     return Client(info["client_id"], kind, info.get("client_secret"), key)

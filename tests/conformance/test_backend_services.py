@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from tests.conformance.checks import check_json, check_oauth_error
 from tests.conformance.conftest import Realm
 from tests.conformance.inferno import fhir_get
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +47,7 @@ def backend(realm: Realm) -> Iterator[Backend]:
         response = http.post(realm.config.auth_server.registration_endpoint, json={
             "client_name": "inferno backend", "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt", "scope": SCOPE,
-            "jwks": key.jwks()})
+            "jwks": key.jwks()}, headers=bearer(realm.config, BACKEND_SERVICES))
         assert response.status_code == 201, response.text
         yield Backend(response.json()["client_id"], key, realm)
 

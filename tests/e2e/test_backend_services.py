@@ -24,7 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form, raw_rs384
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +76,8 @@ def jwks_host() -> Iterator[JwksHost]:
 async def _register(http: httpx.AsyncClient, realm: RealmConfig, **meta: Any) -> str:
     response = await http.post(realm.auth_server.registration_endpoint, json={
         "client_name": "e2e bulk", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "private_key_jwt", "scope": "system/*.rs", **meta})
+        "token_endpoint_auth_method": "private_key_jwt", "scope": "system/*.rs", **meta},
+        headers=bearer(realm, BACKEND_SERVICES))
     assert response.status_code == 201, response.text
     client_id: str = response.json()["client_id"]
     return client_id

@@ -35,11 +35,13 @@ from smartrealm.client import (
     parse_launch,
     register_client,
 )
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig, default_config_text, load_config
 from smartrealm.realm.runner import AUTH_SERVER, Launch, free_ports, running_realm
 from smartrealm.realm.useragent import authorize_as_user
 from tests.client.conformance_server import serve_app
 from tests.e2e.flow import PASSWORDS, REDIRECT_URI
+from tests.initial_tokens import initial_token
 
 pytestmark = pytest.mark.e2e
 SCOPE = ("launch/patient openid fhirUser offline_access patient/Patient.rs "
@@ -211,7 +213,8 @@ async def test_backend_services_on_two_servers_and_writes(
             http, live_realm.auth_server.registration_endpoint, redirect_uris=[],
             client_name=f"bulk {alg}", scope="system/*.rs system/Patient.cruds",
             token_endpoint_auth_method="private_key_jwt",
-            grant_types=["client_credentials"], jwks=key.public_jwks())
+            grant_types=["client_credentials"], jwks=key.public_jwks(),
+            initial_access_token=initial_token(live_realm, BACKEND_SERVICES))
         config = await discover(http, ehr)
         tokens = await client_credentials(http, config.token_endpoint,
                                           client_id=client["client_id"], key=key,

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from smartrealm.client import FileTokenStore
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.useragent import authorize_as_user
+from tests.initial_tokens import initial_token
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -53,7 +55,9 @@ def test_single_server_app(live_realm: RealmConfig, tmp_path: Path) -> None:
 
 def test_backend_service(live_realm: RealmConfig) -> None:
     ehr, lab = live_realm.server("ehr").base_url, live_realm.server("lab").base_url
-    out = run_example("backend_service.py", "--server", ehr, "--server", lab)
+    token = initial_token(live_realm, BACKEND_SERVICES)
+    out = run_example("backend_service.py", "--server", ehr, "--server", lab,
+                      "--initial-access-token", token)
     lines = out.splitlines()
     assert lines[0].startswith("registered ") and " with key es384-" in lines[0]
     assert lines[1] == "one token for 2 servers, expires in 300 s"

@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from smartrealm.client.auth import exchange_code
+from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
 from tests.e2e.flow import authorize, register_app
+from tests.initial_tokens import bearer
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +40,7 @@ async def _backend_token(http: httpx.AsyncClient, realm: RealmConfig,
     registered = await http.post(realm.auth_server.registration_endpoint, json={
         "client_name": "e2e writer", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt", "scope": "system/*.cruds",
-        "jwks": key.jwks()})
+        "jwks": key.jwks()}, headers=bearer(realm, BACKEND_SERVICES))
     assert registered.status_code == 201, registered.text
     client_id = registered.json()["client_id"]
     assertion = key.assertion(client_id, realm.auth_server.token_endpoint)
@@ -153,7 +155,7 @@ def _sync_token(client: httpx.Client, realm: RealmConfig) -> str:
     registered = client.post(realm.auth_server.registration_endpoint, json={
         "client_name": "e2e reader", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt", "scope": "system/Observation.rs",
-        "jwks": key.jwks()})
+        "jwks": key.jwks()}, headers=bearer(realm, BACKEND_SERVICES))
     client_id = registered.json()["client_id"]
     response = client.post(realm.auth_server.token_endpoint, data=assertion_form(
         key.assertion(client_id, realm.auth_server.token_endpoint),

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.errors import OAuthError
-from smartrealm.oauth.registration import register
+from smartrealm.oauth.registration import (
+    ANONYMOUS,
+    BACKEND_SERVICES,
+    EHR_LAUNCH,
+    OPERATOR,
+    PRIVILEGES,
+    Authority,
+    register,
+)
 from smartrealm.realm.config import RealmConfig, load_config
 from tests.oauth.assertion_keys import ClientKey
 
@@ -25,8 +33,9 @@ BACKEND: dict[str, Any] = {"grant_types": ["client_credentials"],
 
 
 def _register(**meta: Any) -> Any:
+    """As the operator registers (client add): validation beyond privileges."""
     return register({k: v for k, v in meta.items() if v is not None}, 1000, REALM,
-                    secrets=SECRETS)
+                    authority=OPERATOR, secrets=SECRETS)
 
 
 def test_defaults_are_a_confidential_authorization_code_client() -> None:
@@ -151,3 +160,81 @@ def test_arbitrary_metadata_registers_or_fails_with_an_rfc7591_code(
     except OAuthError as exc:
         assert exc.error in ("invalid_client_metadata", "invalid_redirect_uri")
         assert exc.status == 400
+
+
+# ---------------------------------------------------------------- privileges
+
+
+PRIVILEGED: list[tuple[dict[str, Any], str, str]] = [
+    (BACKEND, BACKEND_SERVICES, "grant_types: client_credentials"),
+    ({"redirect_uris": [CB], "scope": "system/*.cruds"}, BACKEND_SERVICES,
+     "scope: system/ scopes"),
+    ({"redirect_uris": [CB], "scope": "patient/*.rs system/Patient.read"}, BACKEND_SERVICES,
+     "scope: system/ scopes"),
+    ({"redirect_uris": [CB], "initiate_login_uri": "https://app.example.org/launch"},
+     EHR_LAUNCH, "initiate_login_uri"),
+]
+
+
+@pytest.mark.parametrize(("meta", "privilege", "field"), PRIVILEGED)
+def test_anonymous_registration_never_gets_a_privilege(meta: dict[str, Any], privilege: str,
+                                                       field: str) -> None:
+    with pytest.raises(OAuthError) as info:
+        # the default authority is the anonymous one
+        register(meta, 0, REALM, secrets=SECRETS)
+    assert (info.value.error, info.value.status) == ("invalid_client_metadata", 400)
+    assert field in info.value.description and privilege in info.value.description
+    # An initial access token allowing something else does not help either.
+    others = frozenset(PRIVILEGES) - {privilege}
+    with pytest.raises(OAuthError):
+        register(meta, 0, REALM, authority=Authority(others, ANONYMOUS.source),
+                 secrets=SECRETS)
+
+
+@pytest.mark.parametrize(("meta", "privilege", "field"), PRIVILEGED)
+def test_an_authority_with_the_privilege_may_give_it(meta: dict[str, Any], privilege: str,
+                                                      field: str) -> None:
+    reg = register(meta, 0, REALM, authority=Authority(frozenset({privilege}), "t"),
+                   secrets=SECRETS)
+    assert reg.client.client_id
+
+
+def test_a_body_cannot_choose_client_id_or_secret() -> None:
+    reg = register({"redirect_uris": [CB], "client_id": "smartrealm-demo-app",
+                    "client_secret": "chosen-by-the-caller"}, 0, REALM, secrets=SECRETS)
+    assert reg.client.client_id != "smartrealm-demo-app"
+    assert reg.secret != "chosen-by-the-caller"
+
+
+def test_software_statements_are_refused() -> None:
+    with pytest.raises(OAuthError) as info:
+        register({"redirect_uris": [CB], "software_statement": "eyJ.x.y"}, 0, REALM,
+                 authority=OPERATOR, secrets=SECRETS)
+    assert (info.value.error, info.value.status) == ("unapproved_software_statement", 400)
+
+
+ANY_META = st.fixed_dictionaries({}, optional={
+    "redirect_uris": st.just([CB]),
+    "grant_types": st.sampled_from([["client_credentials"], ["authorization_code"],
+                                    ["authorization_code", "client_credentials"]]),
+    "scope": st.sampled_from(["system/*.rs", "system/*.cruds patient/*.rs", "user/*.rs",
+                              "patient/Patient.r system/Observation.rs"]),
+    "token_endpoint_auth_method": st.sampled_from(["private_key_jwt", "none"]),
+    "jwks": st.just(KEY.jwks()),
+    "initiate_login_uri": st.just("https://a.example/launch"),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(meta=ANY_META)
+def test_no_anonymous_registration_carries_system_access(meta: dict[str, Any]) -> None:
+    """Whatever combination is asked for, an anonymous registration that succeeds has no
+    client_credentials grant, no system/ scope and no launch URL."""
+    try:
+        reg = register(meta, 0, REALM, authority=ANONYMOUS, secrets=SECRETS)
+    except OAuthError as exc:
+        assert exc.status == 400
+        return
+    assert "client_credentials" not in reg.client.grant_types
+    assert "system/" not in reg.client.scope
+    assert "initiate_login_uri" not in meta

@@ -14,9 +14,10 @@ from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
 from smartrealm.authz.web import (
-    MAX_BODY,
+    bearer_token,
     cors_for,
     form_params,
+    json_body,
     no_store_json,
     oauth_error,
     public_json,
@@ -28,12 +29,17 @@ from smartrealm.oauth.endpoints.token import (
     new_context,
     run_token_checks,
 )
-from smartrealm.oauth.errors import AccessDenied, InvalidClientMetadata, OAuthError
+from smartrealm.oauth.errors import (
+    AccessDenied,
+    InvalidClientMetadata,
+    InvalidToken,
+    OAuthError,
+)
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.key_rotation import JWKS_CACHE_CONTROL
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.metadata import authorization_server_metadata, smart_configuration
-from smartrealm.oauth.registration import register
+from smartrealm.oauth.registration import ANONYMOUS, Authority, register
 from smartrealm.realm.brands import build_brands_bundle
 
 FHIR_JSON = "application/fhir+json"
@@ -115,22 +121,32 @@ class Endpoints:
         return Response(self._brands, media_type=FHIR_JSON, headers=headers)
 
     async def register(self, request: Request) -> Response:
-        """RFC 7591 §3: open only when the realm allows it (config dynamic_registration)."""
+        """RFC 7591 §3. Anonymous requests when the realm opens registration
+        (dynamic_registration), with no privileges; a request bearing an operator's initial
+        access token (§3) even when it is closed, with the privileges the token allows."""
         try:
-            if not self.ctx.realm.registration_open():
-                raise AccessDenied("dynamic client registration is closed", status=403)
-            body = await request.body()
-            if len(body) > MAX_BODY:
-                raise InvalidClientMetadata("the registration request is too large")
-            try:
-                meta = json.loads(body)
-            except (ValueError, UnicodeDecodeError, RecursionError):  # absurd nesting too
-                raise InvalidClientMetadata("the body must be a JSON object") from None
-            registration = register(meta, self.ctx.now(), self.ctx.realm,
+            presented = bearer_token(request.headers.get("authorization"))
+            authority = self._authority(presented)
+            meta = await json_body(request, malformed=InvalidClientMetadata)
+            registration = register(meta, self.ctx.now(), self.ctx.realm, authority=authority,
                                     secrets=self.ctx.client_secrets)
             launch_url = launch_url_metadata(meta)  # EHR launch (§6.1): initiate_login_uri
+            if presented is not None and self.ctx.stores.initial_tokens.claim(
+                    presented, self.ctx.now()) is None:
+                raise InvalidToken("the initial access token was used up meanwhile")
         except OAuthError as error:
             return oauth_error(error)
         self.ctx.stores.clients.put(registration.client)
         return no_store_json(with_launch_url(self.ctx.stores, registration.client.client_id,
                                              launch_url, registration.response()), status=201)
+
+    def _authority(self, presented: str | None) -> Authority:
+        if presented is None:
+            if not self.ctx.realm.registration_open():
+                raise AccessDenied("dynamic client registration is closed", status=403)
+            return ANONYMOUS
+        token = self.ctx.stores.initial_tokens.find(presented, self.ctx.now())
+        if token is None:
+            # RFC 7591 §3 + RFC 6750 §3.1: an invalid initial access token is invalid_token.
+            raise InvalidToken("the initial access token is unknown, expired or used up")
+        return Authority(token.allows, ANONYMOUS.source)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smartrealm.authz.consent_store import AppAccessStore, ConsentStore
+from smartrealm.authz.initial_tokens import InitialTokenStore
 from smartrealm.authz.launch_store import EhrStores
 from smartrealm.authz.lockout import LoginFailureStore
 from smartrealm.authz.patient_index import PatientIndex
@@ -96,4 +97,5 @@ class Stores:
     client_auth_failures: LoginFailureStore  # failed client secrets (authz/client_guard.py)
     consents: ConsentStore  # remembered consents (authz/consent_store.py)
     app_access: AppAccessStore  # apps holding a user's refresh tokens (management page)
+    initial_tokens: InitialTokenStore  # RFC 7591 §3 initial access tokens (/register)
     patient_index: PatientIndex  # one person's records across servers (patient_index.py)

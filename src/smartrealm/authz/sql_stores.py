@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smartrealm.authz import single_use
 from smartrealm.authz.consent_store import SqlAppAccessStore, SqlConsentStore
+from smartrealm.authz.initial_tokens import SqlInitialTokenStore
 from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.authz.lockout import SqlLoginFailureStore
 from smartrealm.authz.patient_index import SqlPatientIndex
@@ -308,4 +309,5 @@ def sql_stores(engine: Engine) -> Stores:
                   client_auth_failures=SqlLoginFailureStore(engine, "as_client_auth_failures"),
                   consents=SqlConsentStore(engine),
                   app_access=SqlAppAccessStore(engine, tables.refresh_tokens),
+                  initial_tokens=SqlInitialTokenStore.create(engine),
                   patient_index=SqlPatientIndex(engine))

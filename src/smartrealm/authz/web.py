@@ -16,6 +16,7 @@ from smartrealm.oauth.errors import NO_STORE, InvalidRequest, OAuthError
 
 Params = dict[str, list[str]]
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 MAX_BODY = 64 * 1024
 # Login, picker and consent pages must never be framed (clickjacking) nor cached.
 PAGE_HEADERS = {
@@ -49,6 +50,47 @@ async def form_params(request: Request) -> Params:
         return multi(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("malformed form body") from None
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` (RFC 8259 §11), any case, with parameters; a ``charset`` must
+    be UTF-8 (the only encoding JSON exchanged between systems may use, RFC 8259 §8.1)."""
+    media_type, *params = (content_type or "").split(";")
+    if media_type.strip().lower() != JSON:
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+                "utf-8", "utf8"):
+            return False
+    return True
+
+
+async def json_body(request: Request, malformed: type[OAuthError] = InvalidRequest) -> object:
+    """The parsed body of a request that must be ``application/json`` (invalid_request
+    otherwise; a body too large or not JSON raises ``malformed``). Any other type is refused
+    before the body is read: a ``text/plain`` POST is a CORS "simple request" that any web
+    page can send blind (Fetch §3.2.3), which an ``application/json`` POST never is."""
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise InvalidRequest(f"the body must be {JSON}")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise malformed("the request body is too large")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):  # absurd nesting too
+        raise malformed("the body must be a JSON object") from None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1); None without the
+    header. Another scheme or an empty token is malformed: invalid_request (§3.1)."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidRequest("the Authorization header must be a Bearer token")
+    return token.strip()
 
 
 def query_params(request: Request) -> Params:

@@ -187,11 +187,13 @@ async def register_client(
     grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
     jwks: dict[str, Any] | None = None,
     jwks_uri: str | None = None,
+    initial_access_token: str | None = None,
 ) -> dict[str, Any]:
     """RFC 7591 dynamic registration; returns the client information response (which holds
     ``client_id`` and, for confidential clients, ``client_secret``). An asymmetric client
     registers its public keys as ``jwks`` (``ClientKey.public_jwks()``) or ``jwks_uri``
-    (spec §4.5)."""
+    (spec §4.5). ``initial_access_token`` (RFC 7591 §3) is the operator-issued token that
+    privileged registrations need, such as a Backend Services client."""
     metadata: dict[str, Any] = {
         "redirect_uris": list(redirect_uris),
         "client_name": client_name,
@@ -203,7 +205,10 @@ async def register_client(
     optional = {"scope": scope, "jwks": jwks, "jwks_uri": jwks_uri}
     metadata.update({name: value for name, value in optional.items() if value is not None})
     try:
-        response = await http.post(registration_endpoint, json=metadata, headers={"Accept": JSON})
+        headers = {"Accept": JSON}
+        if initial_access_token is not None:
+            headers["Authorization"] = f"Bearer {initial_access_token}"
+        response = await http.post(registration_endpoint, json=metadata, headers=headers)
     except httpx.HTTPError as exc:
         raise RegistrationError(f"POST {registration_endpoint} failed: {exc!r}") from exc
     body = json_object(response)

@@ -143,6 +143,12 @@ class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
 
 
+class UnapprovedSoftwareStatement(OAuthError):
+    """RFC 7591 §3.2.2: the software statement is not approved for use by this server."""
+
+    error = "unapproved_software_statement"
+
+
 class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: the AS does not revoke tokens of the type the hint names."""
 

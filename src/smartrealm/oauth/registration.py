@@ -11,10 +11,18 @@ and the response. The same validation serves ``smartrealm client add``.
 * ``allowed_servers`` (realm extension): server ids or base URLs; absent or empty = all.
 
 Errors are ``invalid_redirect_uri`` or ``invalid_client_metadata`` (RFC 7591 §3.2.2), 400.
+
+Who registers matters (RFC 7591 §3: the server may limit what an anonymous request gets). An
+``Authority`` says which ``PRIVILEGES`` the registering party may give the client: none for an
+open (anonymous) request, what its initial access token allows (RFC 7591 §3), all of them
+for the operator (the realm file, ``smartrealm client add``). A request for a privilege the
+authority lacks is refused with ``invalid_client_metadata`` naming the field — never quietly
+narrowed, so the client learns at once that it needs an initial access token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from secrets import token_urlsafe
 from typing import Any
@@ -22,8 +30,12 @@ from urllib.parse import urlsplit
 
 from smartrealm.oauth.client_jwks import JwksError, check_jwks
 from smartrealm.oauth.client_secrets import ClientSecrets
-from smartrealm.oauth.errors import InvalidClientMetadata, InvalidRedirectUri
-from smartrealm.oauth.scopes import ScopeSyntaxError, parse_scopes
+from smartrealm.oauth.errors import (
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    UnapprovedSoftwareStatement,
+)
+from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import (
     AUTH_METHODS,
     DEFAULT_GRANT_TYPES,
@@ -39,6 +51,56 @@ AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
 GRANT_TYPES = (AUTHORIZATION_CODE, "refresh_token", CLIENT_CREDENTIALS)
 RESPONSE_TYPES = ("code",)
+
+# Privileges only a trusted registration may give a client, and why each is one.
+BACKEND_SERVICES = "backend-services"
+EHR_LAUNCH = "ehr-launch"
+PRIVILEGES = {
+    # SMART §9: a system/ ceiling reads (and may write) every patient on every server with
+    # no user present and no consent; client_credentials is the grant that uses it.
+    BACKEND_SERVICES: "the client_credentials grant and system/ scopes (Backend Services)",
+    # initiate_login_uri lists the app in the realm's EHR launcher (SMART §6.1): the realm
+    # presenting the app to clinicians as one of its own is an endorsement.
+    EHR_LAUNCH: "a launch URL (initiate_login_uri): the app is listed in the EHR launcher",
+}
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The privileges the party registering a client may give it."""
+
+    privileges: frozenset[str]
+    source: str  # how the refusal tells the caller to get the privilege
+
+
+ANONYMOUS = Authority(frozenset(), "an initial access token that allows it (RFC 7591 §3)")
+OPERATOR = Authority(frozenset(PRIVILEGES), "the realm operator")
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a request asks for, as far as privileges are concerned."""
+
+    grants: tuple[str, ...]
+    contexts: frozenset[str]  # scope contexts of the ceiling: patient, user, system
+    fields: frozenset[str]  # metadata names present in the request
+
+
+# (privilege, the metadata that asks for it, does this request ask for it?)
+PRIVILEGED_METADATA: tuple[tuple[str, str, Callable[[_Asked], bool]], ...] = (
+    (BACKEND_SERVICES, "grant_types: client_credentials",
+     lambda a: CLIENT_CREDENTIALS in a.grants),
+    (BACKEND_SERVICES, "scope: system/ scopes", lambda a: "system" in a.contexts),
+    (EHR_LAUNCH, "initiate_login_uri", lambda a: "initiate_login_uri" in a.fields),
+)
+
+
+def check_privileges(asked: _Asked, authority: Authority) -> None:
+    for privilege, field_name, asks in PRIVILEGED_METADATA:
+        if asks(asked) and privilege not in authority.privileges:
+            raise InvalidClientMetadata(
+                f"{field_name} needs the {privilege} privilege, which only {authority.source} "
+                "grants; open registration never does")
 
 
 @dataclass(frozen=True)
@@ -171,12 +233,14 @@ def _keys(meta: dict[str, Any], method: str) -> tuple[dict[str, Any] | None, str
         raise InvalidClientMetadata(str(exc)) from None
 
 
-def _scope(meta: dict[str, Any], grants: tuple[str, ...]) -> str:
-    scope = _string(meta, "scope")
+def _ceiling(meta: dict[str, Any]) -> ScopeSet:
     try:
-        ceiling = parse_scopes(scope)
+        return parse_scopes(_string(meta, "scope"))
     except ScopeSyntaxError as exc:
         raise InvalidClientMetadata(str(exc)) from None
+
+
+def _scope(ceiling: ScopeSet, grants: tuple[str, ...]) -> str:
     if CLIENT_CREDENTIALS in grants and "system" not in ceiling.contexts():
         raise InvalidClientMetadata("client_credentials needs system/ scopes in scope (§9)")
     return " ".join(ceiling.raw)
@@ -203,19 +267,27 @@ def _server_id(realm: RealmConfig, url: str) -> str | None:
     return found.id if found is not None else None
 
 
-def register(meta: object, now: int, realm: RealmConfig,
-             client_id: str | None = None, *, secrets: ClientSecrets) -> Registration:
-    """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet)."""
+def register(meta: object, now: int, realm: RealmConfig, client_id: str | None = None,
+             authority: Authority = ANONYMOUS, *, secrets: ClientSecrets) -> Registration:
+    """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet).
+    ``client_id`` is the operator's choice (``client add``); a request body's own
+    ``client_id`` or ``client_secret`` is never used (RFC 7591 §3.2.1: the server issues
+    them), so no one can take over or shadow an existing client by naming it."""
     if not isinstance(meta, dict):
         raise InvalidClientMetadata("the body must be a JSON object")
     if client_id is not None and client_id.startswith(RS_PREFIX):
         # rs:<server id> are the resource servers' own introspection identities.
         raise InvalidClientMetadata(f"the client_id prefix {RS_PREFIX} is reserved")
-    grants = _grant_types(meta)
+    if "software_statement" in meta:
+        # RFC 7591 §3.2.2: this server trusts no software publisher's statements; refusing
+        # (rather than ignoring) tells the client its signed claims were not honoured.
+        raise UnapprovedSoftwareStatement("software statements are not accepted here")
+    grants, ceiling = _grant_types(meta), _ceiling(meta)
+    check_privileges(_Asked(grants, frozenset(ceiling.contexts()), frozenset(meta)), authority)
     redirect_uris = _redirect_uris(meta, grants)
     method = _auth_method(meta, grants)
     jwks, jwks_uri = _keys(meta, method)
-    name, scope = _string(meta, "client_name"), _scope(meta, grants)
+    name, scope = _string(meta, "client_name"), _scope(ceiling, grants)
     allowed = _allowed_servers(meta, realm)
     client_id = client_id or token_urlsafe(16)
     secret = token_urlsafe(32) if method in (SECRET_BASIC, SECRET_POST) else None
