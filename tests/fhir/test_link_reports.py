@@ -94,11 +94,12 @@ async def test_a_transaction_reports_after_commit_and_a_failed_one_reports_nothi
         return {"resource": _patient(rs, pid, *mrns),
                 "request": {"method": "PUT", "url": f"Patient/{pid}"}}
 
-    failing = bundle(put(a, "MRN-A"), {"request": {"method": "DELETE",
-                                                   "url": f"Patient/{unique('none')}"}})
-    response = await call(rs, "POST", "", rs.token(ADMIN), body=failing)
-    assert response.status_code == 404, response.text
-    assert _reports(rs, a) == []  # rolled back: nothing to tell
+    # The second entry fails (412) after the first has changed a's MRN in the transaction.
+    stale = put(b, "MRN-B")
+    stale["request"]["ifMatch"] = 'W/"9"'
+    response = await call(rs, "POST", "", rs.token(ADMIN), body=bundle(put(a, "MRN-A"), stale))
+    assert response.status_code == 412, response.text
+    assert _reports(rs, a, b) == []  # rolled back: nothing to tell
 
     response = await call(rs, "POST", "", rs.token(ADMIN),
                           body=bundle(put(a, "MRN-A"), put(b, "MRN-B")))
