@@ -21,7 +21,7 @@ from smartrealm.client.tokens import TokenSet
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 from tests.e2e.conftest import default_realm_running
-from tests.e2e.flow import SCOPE, authorize, register_app
+from tests.e2e.flow import authorize, register_app
 from tests.oauth.assertion_keys import ClientKey, assertion_form
 
 pytestmark = pytest.mark.e2e
