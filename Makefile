@@ -41,7 +41,9 @@ test: lint typecheck pytest
 # Benchmarks: each prints its figures; nothing is asserted. search_latency.py and
 # bulk_load.py take the user's path — `smartrealm generate`, `load`, `serve` as subprocesses
 # from an empty data directory — on SQLite and on a throwaway PostgreSQL cluster;
-# throughput.py needs wrk (apt-get install wrk) and 2 cores. `make bench-1m`: 32,300 people
+# throughput.py needs wrk (apt-get install wrk) and 2 cores; token_endpoint.py needs node and
+# npm (it installs the pinned node-oidc-provider into bench/peers/node_modules) and 2 cores.
+# `make bench-1m`: 32,300 people
 # ≈ 1M EHR resources (load ≈ 7 min a backend on an idle 2-core machine), then the RSS under
 # load benchmark.
 bench: setup
@@ -50,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/search_latency.py --backend postgres
 	$(BIN)/python bench/bulk_load.py
+	$(BIN)/python bench/token_endpoint.py
 
 bench-1m: setup
 	./scripts/ensure-system-deps.sh --bench

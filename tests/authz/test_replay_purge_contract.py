@@ -24,3 +24,14 @@ def test_the_periodic_purge_covers_the_replay_cache(sql_url: str) -> None:
     assert "replays" in purgeable_stores(stores)
     assert stores.replays.first_use("jti", expires_at=150, now=100)
     assert purge(stores, 1000)["replays"] == 1
+
+
+def test_a_key_is_refused_while_live_and_free_again_once_expired(sql_url: str) -> None:
+    """One upsert per use (sql_replay.py): a live key is a replay; an expired row of the same
+    key — not purged yet — is taken over with the new expiry."""
+    cache = SqlReplayCache.create(make_engine(sql_url))
+    assert cache.first_use("k", expires_at=150, now=100)
+    assert not cache.first_use("k", expires_at=300, now=149)
+    assert cache.first_use("k", expires_at=300, now=150)  # expired at 150, not purged
+    assert not cache.first_use("k", expires_at=400, now=299)  # the new expiry holds
+    assert cache.first_use("other", expires_at=400, now=299)

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.lockout import LoginFailureStore, LoginPolicy
 from smartrealm.oauth.client_auth import ClientAuth
+from smartrealm.oauth.store import Client, ClientStore
 
 
 def caller_address(request: Request) -> str:
@@ -63,9 +64,40 @@ class AddressThrottle:
             self._store.clear(self._key(client_id))
 
 
-def client_auth(ctx: AuthzContext, request: Request) -> ClientAuth:
+class RequestClients:
+    """One request's view of the client store: a client looked up twice in one request (the
+    ``jwks_uri`` prefetch, then authentication) is read once. Made per request and never
+    shared, so the next request sees a client changed or removed meanwhile."""
+
+    def __init__(self, store: ClientStore) -> None:
+        self._store = store
+        self._seen: dict[str, Client | None] = {}
+
+    def get(self, client_id: str) -> Client | None:
+        if client_id not in self._seen:
+            self._seen[client_id] = self._store.get(client_id)
+        return self._seen[client_id]
+
+    def put(self, client: Client) -> None:
+        self._seen.pop(client.client_id, None)
+        self._store.put(client)
+
+    def all(self) -> list[Client]:
+        return self._store.all()
+
+    def delete(self, client_id: str) -> bool:
+        self._seen.pop(client_id, None)
+        return self._store.delete(client_id)
+
+    def replace_secret_hash(self, client_id: str, old: str, new: str) -> bool:
+        self._seen.pop(client_id, None)
+        return self._store.replace_secret_hash(client_id, old, new)
+
+
+def client_auth(ctx: AuthzContext, request: Request,
+                clients: ClientStore | None = None) -> ClientAuth:
     """Client authentication for one request of the token, introspection or revocation
-    endpoint."""
+    endpoint (``clients``: that request's ``RequestClients``)."""
     throttle = AddressThrottle(ctx.stores.client_auth_failures, ctx.client_auth_policy,
                                caller_address(request), ctx.now())
-    return ClientAuth(ctx.stores.clients, ctx.client_secrets, throttle)
+    return ClientAuth(clients or ctx.stores.clients, ctx.client_secrets, throttle)

@@ -9,7 +9,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartrealm.authz.client_guard import client_auth
+from smartrealm.authz.client_guard import RequestClients, client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
@@ -62,12 +62,13 @@ class Endpoints:
         try:
             params = await form_params(request)
             stores = self.ctx.stores
+            clients = RequestClients(stores.clients)
             context = new_context(params, authorization, self.ctx.realm,
-                                  client_auth(self.ctx, request), stores.codes,
+                                  client_auth(self.ctx, request, clients), stores.codes,
                                   stores.refresh_tokens, self.ctx.now())
             context.assertions = AssertionVerifier(
                 self.ctx.realm.auth_server.token_endpoint, stores.replays,
-                await self.client_keys.keys_for_request(params, stores.clients), context.now)
+                await self.client_keys.keys_for_request(params, clients), context.now)
             context.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
             grant = run_token_checks(context)
             await self._check_shared_audience(context, grant)

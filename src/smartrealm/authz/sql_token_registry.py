@@ -43,16 +43,18 @@ class SqlTokenRegistry:
             Column("code_hash", String(64), primary_key=True),
             Column("family", String(128), nullable=False),
             Column("expires_at", Integer, nullable=False, index=True))
+        self._insert = self._tokens.insert()
 
     def create_tables(self) -> None:
         self._metadata.create_all(self._engine)
 
     def record(self, token: AccessTokenRecord) -> None:
+        # One insert per token issued: the statement is built once (self._insert).
         with self._engine.begin() as conn:
-            conn.execute(self._tokens.insert().values(
-                jti=token.jti, family=token.family, client_id=token.client_id,
-                issued_at=token.issued_at, expires_at=token.expires_at,
-                context=json.dumps(token.context), revoked=token.revoked))
+            conn.execute(self._insert, {
+                "jti": token.jti, "family": token.family, "client_id": token.client_id,
+                "issued_at": token.issued_at, "expires_at": token.expires_at,
+                "context": json.dumps(token.context), "revoked": token.revoked})
 
     def get(self, jti: str) -> AccessTokenRecord | None:
         t = self._tokens

@@ -8,6 +8,8 @@ symmetric material — the AS must never hold a client's secret key.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,12 +69,20 @@ def _check_jwk(jwk: object, index: int) -> tuple[str, str]:
 
 def _import(jwk: Mapping[str, Any], where: str) -> RSAKey | ECKey:
     try:
-        key = JWKRegistry.import_key(dict(jwk))
+        key = _imported(json.dumps(jwk, sort_keys=True))
     except (JoseError, ValueError, TypeError):
         raise JwksError(f"{where} is not a valid public key") from None
     if not isinstance(key, RSAKey | ECKey):
         raise JwksError(f"{where}: kty must be RSA or EC")
     return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _imported(jwk_json: str) -> Any:
+    """Parsing a public key (point decoding, RSA checks) costs more than verifying with it:
+    keys are kept by their exact content, so a rotated or changed key is a new entry and a
+    removed one is simply never asked for again."""
+    return JWKRegistry.import_key(json.loads(jwk_json))
 
 
 def select_key(jwks: Mapping[str, Any], kid: str, alg: str) -> RSAKey | ECKey:
