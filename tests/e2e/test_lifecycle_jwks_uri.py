@@ -22,6 +22,10 @@ async def test_introspect_and_revoke_with_jwks_uri_keys(live_realm: RealmConfig,
                                                         http: httpx.AsyncClient,
                                                         jwks_host: JwksHost) -> None:  # noqa: F811
     auth = live_realm.auth_server
+    # The keys are served on loopback: only a realm that lists loopback among its
+    # private_fetch_networks (the default development realm does) fetches them.
+    assert any(n.version == 4 and n.network_address.is_loopback
+               for n in auth.private_fetch_networks)
     key = jwks_host.keys[1]  # ES384
     client_id = await _register(http, live_realm, jwks_uri=jwks_host.url)
     issued = await _token(http, live_realm, client_id, key)

@@ -3,6 +3,7 @@ jwks_uri, the scope ceiling and ``allowed_servers``; every refusal with its RFC 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -238,3 +239,42 @@ def test_no_anonymous_registration_carries_system_access(meta: dict[str, Any]) -
     assert "client_credentials" not in reg.client.grant_types
     assert "system/" not in reg.client.scope
     assert "initiate_login_uri" not in meta
+
+
+# ---------------------------------------------------------------- jwks_uri addresses
+
+
+PUBLIC_ONLY_REALM = replace(REALM, auth_server=replace(REALM.auth_server,
+                                                       private_fetch_networks=()))
+
+
+@pytest.mark.parametrize(("uri", "reason"), [
+    ("https://10.0.0.5/jwks", "private"), ("https://192.168.1.10/jwks", "private"),
+    ("https://169.254.169.254/latest/meta-data", "link-local"),
+    ("https://[fe80::1]/jwks", "link-local"), ("https://[fd00::1]/jwks", "private"),
+    ("https://100.64.1.1/jwks", "CGNAT"), ("https://0.0.0.0/jwks", "unspecified"),
+    ("https://[::ffff:127.0.0.1]/jwks", "loopback"), ("http://127.0.0.1:9/jwks", "loopback"),
+    ("http://localhost:9/jwks", "loopback"), ("https://keys.localhost/jwks", "loopback"),
+    ("https://[::1]/jwks", "loopback"),
+])
+def test_jwks_uri_on_a_forbidden_literal_address(uri: str, reason: str) -> None:
+    meta = {**BACKEND, "jwks": None, "jwks_uri": uri}
+    with pytest.raises(OAuthError) as info:
+        register({k: v for k, v in meta.items() if v is not None}, 0, PUBLIC_ONLY_REALM,
+                 authority=OPERATOR, secrets=SECRETS)
+    assert (info.value.error, info.value.status) == ("invalid_client_metadata", 400)
+    assert "jwks_uri" in info.value.description and reason in info.value.description
+
+
+def test_jwks_uri_names_and_allowed_networks() -> None:
+    meta = {**BACKEND, "jwks": None}
+    meta = {k: v for k, v in meta.items() if v is not None}
+    # A name is judged where the AS connects (authz/safe_fetch.py), not here.
+    assert register({**meta, "jwks_uri": "https://keys.example.org/jwks"}, 0,
+                    PUBLIC_ONLY_REALM, authority=OPERATOR, secrets=SECRETS).client.jwks_uri
+    # The default (development) realm lists loopback; private networks stay refused.
+    assert register({**meta, "jwks_uri": "http://127.0.0.1:9/jwks"}, 0, REALM,
+                    authority=OPERATOR, secrets=SECRETS).client.jwks_uri
+    with pytest.raises(OAuthError):
+        register({**meta, "jwks_uri": "https://10.0.0.5/jwks"}, 0, REALM,
+                 authority=OPERATOR, secrets=SECRETS)

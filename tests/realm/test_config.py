@@ -127,3 +127,24 @@ def test_database_url_per_component(tmp_path: Path) -> None:
     realm = parse_config(data, tmp_path)
     assert realm.database_url_for("imaging") == (
         "postgresql+psycopg://u@db/realm?smartrealm_schema=imaging")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (["10.1.2.3/16"], "host bits"), (["loopback"], "CIDR"), ("127.0.0.0/8", "list of strings"),
+    ([8], "list of strings"),
+])
+def test_private_fetch_networks_are_validated(tmp_path: Path, value: object,
+                                              problem: str) -> None:
+    data = _default()
+    data["auth_server"]["private_fetch_networks"] = value
+    err = _error(data, tmp_path)
+    assert err.key == "auth_server.private_fetch_networks" and problem in err.problem
+
+
+def test_private_fetch_networks_default_to_none(tmp_path: Path) -> None:
+    """Absent: public addresses only; the default (loopback) realm lists loopback itself."""
+    data = _default()
+    assert [str(n) for n in load_config().auth_server.private_fetch_networks] == [
+        "127.0.0.0/8", "::1/128"]
+    del data["auth_server"]["private_fetch_networks"]
+    assert parse_config(data, tmp_path).auth_server.private_fetch_networks == ()

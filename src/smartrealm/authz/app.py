@@ -32,6 +32,7 @@ from smartrealm.authz.patient_index import seed_sample_links
 from smartrealm.authz.patient_link_view import patient_link_routes
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
+from smartrealm.authz.safe_fetch import policy_client
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.authz.web import make_pages
 from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
@@ -51,11 +52,14 @@ from smartrealm.storage import make_engine
 def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
                client_secrets: ClientSecrets, patients: PatientDirectory | None = None, *,
                http: httpx.AsyncClient | None = None,
+               jwks_http: httpx.AsyncClient | None = None,
                clock: Callable[[], float] = time.time,
                login_policy: LoginPolicy | None = None) -> Starlette:
-    """The AS app. Outbound HTTP (patient lookups unless ``patients`` is given, clients'
-    ``jwks_uri`` documents) goes through ``http`` (an ``httpx.AsyncClient`` the caller owns),
-    else through a client this app opens and closes."""
+    """The AS app. Outbound HTTP to the realm's servers (patient lookups unless ``patients``
+    is given) goes through ``http`` (an ``httpx.AsyncClient`` the caller owns), else through
+    a client this app opens and closes. Clients' ``jwks_uri`` documents — URLs a client
+    chose — go through ``jwks_http``, else through a client that connects only where the
+    realm's fetch policy allows (authz/safe_fetch.py), whatever ``http`` is."""
     minter = TokenMinter(realm.auth_server.issuer, keys, realm.auth_server.access_token_lifetime,
                          clock)
     # Trusts the realm's CA too (realm/tls.py), at least TLS 1.2.
@@ -70,7 +74,11 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     pages = make_pages(realm.auth_server.issuer)
     views = InteractionViews(ctx, pages)
     manage = ManageViews(ctx, pages)
-    client_keys = ClientJwksCache(client)  # private_key_jwt clients' jwks_uri documents
+    own_jwks_http = None if jwks_http is not None else policy_client(
+        realm.auth_server.fetch_policy, client_verify(realm.tls))
+    fetcher = jwks_http if jwks_http is not None else own_jwks_http
+    assert fetcher is not None
+    client_keys = ClientJwksCache(fetcher)  # private_key_jwt clients' jwks_uri documents
     api = Endpoints(ctx, client_keys)
     p = pages.path
     routes = [
@@ -106,8 +114,9 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with periodic_purge(stores, clock, key_pruner(keys)):
             yield
-        if own_http is not None:
-            await own_http.aclose()
+        for owned in (own_http, own_jwks_http):
+            if owned is not None:
+                await owned.aclose()
 
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -22,6 +22,7 @@ narrowed, so the client learns at once that it needs an initial access token.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from secrets import token_urlsafe
@@ -44,6 +45,7 @@ from smartrealm.oauth.store import (
     SECRET_POST,
     Client,
 )
+from smartrealm.realm.addresses import AddressPolicy, literal_address
 from smartrealm.realm.config import RealmConfig, is_loopback_url
 from smartrealm.realm.rs_credentials import PREFIX as RS_PREFIX
 
@@ -51,6 +53,7 @@ AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
 GRANT_TYPES = (AUTHORIZATION_CODE, "refresh_token", CLIENT_CREDENTIALS)
 RESPONSE_TYPES = ("code",)
+LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 # Privileges only a trusted registration may give a client, and why each is one.
 BACKEND_SERVICES = "backend-services"
@@ -149,14 +152,24 @@ def check_redirect_uri(uri: object) -> str:
     raise InvalidRedirectUri(f"{uri} is not an acceptable absolute redirect URI")
 
 
-def check_jwks_uri(uri: object) -> str:
-    """SMART §4.5: the JWKS URL is fetched over TLS; plain http only on loopback."""
+def check_jwks_uri(uri: object, policy: AddressPolicy) -> str:
+    """SMART §4.5: the JWKS URL is fetched over TLS; plain http only on loopback. A host
+    that is itself a forbidden address (an IP literal, or a ``localhost`` name, RFC 6761
+    §6.3) is refused now; names are judged on the address the AS connects to at fetch time
+    (authz/safe_fetch.py), so DNS cannot smuggle one in later."""
     if not isinstance(uri, str) or not uri or "#" in uri:
         raise InvalidClientMetadata("jwks_uri must be an absolute URL without a fragment")
     parts = _split(uri, InvalidClientMetadata)
     secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(uri))
     if not parts.hostname or not secure:
         raise InvalidClientMetadata("jwks_uri must be an https URL (http only on loopback)")
+    host = parts.hostname.rstrip(".").lower()
+    loopback_name = host == "localhost" or host.endswith(".localhost")
+    address = LOOPBACK if loopback_name else literal_address(host)
+    reason = policy.refusal(address) if address is not None else None
+    if reason is not None:
+        raise InvalidClientMetadata(f"jwks_uri: {parts.hostname} is a {reason} address, "
+                                    "which this realm does not fetch from")
     return uri
 
 
@@ -217,7 +230,8 @@ def _auth_method(meta: dict[str, Any], grants: tuple[str, ...]) -> str:
     return str(method)
 
 
-def _keys(meta: dict[str, Any], method: str) -> tuple[dict[str, Any] | None, str | None]:
+def _keys(meta: dict[str, Any], method: str,
+          policy: AddressPolicy) -> tuple[dict[str, Any] | None, str | None]:
     jwks, uri = meta.get("jwks"), meta.get("jwks_uri")
     if method != PRIVATE_KEY_JWT:
         if jwks is not None or uri is not None:
@@ -226,7 +240,7 @@ def _keys(meta: dict[str, Any], method: str) -> tuple[dict[str, Any] | None, str
     if (jwks is None) == (uri is None):
         raise InvalidClientMetadata("private_key_jwt needs exactly one of jwks and jwks_uri")
     if uri is not None:
-        return None, check_jwks_uri(uri)
+        return None, check_jwks_uri(uri, policy)
     try:
         return check_jwks(jwks), None
     except JwksError as exc:
@@ -286,7 +300,7 @@ def register(meta: object, now: int, realm: RealmConfig, client_id: str | None =
     check_privileges(_Asked(grants, frozenset(ceiling.contexts()), frozenset(meta)), authority)
     redirect_uris = _redirect_uris(meta, grants)
     method = _auth_method(meta, grants)
-    jwks, jwks_uri = _keys(meta, method)
+    jwks, jwks_uri = _keys(meta, method, realm.auth_server.fetch_policy)
     name, scope = _string(meta, "client_name"), _scope(ceiling, grants)
     allowed = _allowed_servers(meta, realm)
     client_id = client_id or token_urlsafe(16)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from smartrealm.realm import toml_values as v
+from smartrealm.realm.addresses import AddressPolicy, IPNetwork, parse_networks
 from smartrealm.realm.tls import TlsConfig, parse_tls
 from smartrealm.realm.toml_values import ConfigError as ConfigError
 
@@ -53,6 +54,13 @@ class AuthServerConfig:
     issuer: str
     key_storage: str = "database"
     access_token_lifetime: int = 3600
+    # Non-public networks the AS may still fetch client documents (jwks_uri) from; empty =
+    # public addresses only (realm/addresses.py: the SSRF guard).
+    private_fetch_networks: tuple[IPNetwork, ...] = ()
+
+    @property
+    def fetch_policy(self) -> AddressPolicy:
+        return AddressPolicy(self.private_fetch_networks)
 
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
@@ -305,12 +313,19 @@ def check_transport_security(config: RealmConfig) -> None:
 
 
 def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
-    v.only_keys("auth_server", table, {"issuer", "key_storage", "access_token_lifetime"})
+    v.only_keys("auth_server", table, {"issuer", "key_storage", "access_token_lifetime",
+                                       "private_fetch_networks"})
+    key = "auth_server.private_fetch_networks"
+    try:
+        networks = parse_networks(v.string_list(table, key, required=False))
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
     return AuthServerConfig(
         issuer=v.url(table, "auth_server.issuer").rstrip("/"),
         key_storage=v.string(table, "auth_server.key_storage", "database"),
         access_token_lifetime=v.integer(table, "auth_server.access_token_lifetime", 3600,
                                    minimum=30, maximum=86400),
+        private_fetch_networks=networks,
     )
 
 
