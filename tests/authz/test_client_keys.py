@@ -25,6 +25,7 @@ from smartrealm.authz.client_keys import (
     cache_lifetime,
 )
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.oauth.assertions import request_assertion
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client, ClientStore
 from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey, assertion_form
@@ -177,14 +178,14 @@ async def test_keys_for_request(cache: ClientJwksCache, server: JwksServer,
                                 clients: ClientStore) -> None:
     remote, inline = clients.get("remote"), clients.get("inline")
     assert remote is not None and inline is not None
-    source = await cache.keys_for_request(_form("remote"), clients)
+    source = await cache.keys_for_request(request_assertion(_form("remote")), clients)
     assert _kids(dict(source(remote) or {})) == ["k1"]
     assert source(inline) == KEY_2.jwks()
     assert server.hits == 1
     for form in (_form("inline"), _form("nobody"), {"grant_type": ["client_credentials"]},
                  _form("remote", jku="https://evil.example/jwks"),
                  {"client_assertion": ["garbage"]}):
-        source = await cache.keys_for_request(form, clients)
+        source = await cache.keys_for_request(request_assertion(form), clients)
         assert source(remote) is None
     assert server.hits == 1
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from smartrealm.authz.client_keys import ClientJwksCache
@@ -34,6 +35,7 @@ from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.safe_fetch import policy_client
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.token_front import TokenFront
 from smartrealm.authz.web import make_pages
 from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
@@ -118,7 +120,9 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
             if owned is not None:
                 await owned.aclose()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    # The token endpoint's POST skips the route table (authz/token_front.py: throughput).
+    front = Middleware(TokenFront, path=p("/token"), endpoint=api.token)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[front])
 
 
 def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:

@@ -15,6 +15,7 @@ address is the one uvicorn reports (its ``forwarded_allow_ips`` rules).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.requests import Request
@@ -42,10 +43,15 @@ def caller_address(request: Request) -> str:
 class AddressThrottle:
     """Failures of client_ids presented from one address (one request's view)."""
 
-    def __init__(self, store: LoginFailureStore, policy: LoginPolicy, address: str,
+    def __init__(self, store: LoginFailureStore, policy: LoginPolicy, request: Request,
                  now: int) -> None:
-        self._store, self._policy, self._address, self._now = store, policy, address, now
+        self._store, self._policy, self._request, self._now = store, policy, request, now
         self._seen_failures = True  # until retry_after has looked: clear on success
+
+    @functools.cached_property
+    def _address(self) -> str:
+        # Worked out on first use: a request authenticated by an assertion never needs it.
+        return caller_address(self._request)
 
     def _key(self, client_id: str) -> str:
         return f"{client_id}\x00{self._address}"  # the store keeps only its SHA-256
@@ -99,5 +105,5 @@ def client_auth(ctx: AuthzContext, request: Request,
     """Client authentication for one request of the token, introspection or revocation
     endpoint (``clients``: that request's ``RequestClients``)."""
     throttle = AddressThrottle(ctx.stores.client_auth_failures, ctx.client_auth_policy,
-                               caller_address(request), ctx.now())
+                               request, ctx.now())
     return ClientAuth(clients or ctx.stores.clients, ctx.client_secrets, throttle)

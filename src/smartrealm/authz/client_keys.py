@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from smartrealm.oauth.assertions import KeySource, parse_assertion, uses_assertion
+from smartrealm.oauth.assertions import Assertion, KeySource
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client, ClientStore
 
@@ -75,12 +75,13 @@ class ClientJwksCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self.fetch_count = 0
 
-    async def keys_for_request(self, params: Mapping[str, Sequence[str]],
+    async def keys_for_request(self, assertion: Assertion | None,
                                clients: ClientStore) -> KeySource:
         """The KeySource for one token request: registered ``jwks`` as they are, plus the
-        ``jwks_uri`` document of the client the request's assertion names, if any."""
+        ``jwks_uri`` document of the client the request's assertion (``request_assertion``)
+        names, if any."""
         fetched: dict[str, dict[str, Any]] = {}
-        target = _assertion_target(params, clients)
+        target = _assertion_target(assertion, clients)
         if target is not None and target[0].jwks_uri is not None:
             jwks = await self.document(target[0].jwks_uri, target[1])
             if jwks is not None:
@@ -139,14 +140,13 @@ class ClientJwksCache:
         return document, lifetime
 
 
-def _assertion_target(params: Mapping[str, Sequence[str]],
+def _assertion_target(assertion: Assertion | None,
                       clients: ClientStore) -> tuple[Client, str] | None:
     """(client, kid) named by the request's assertion, when the client is registered for
     private_key_jwt; None otherwise (the verifier reports what is wrong)."""
-    if not uses_assertion(params):
+    if assertion is None:
         return None
     try:
-        assertion = parse_assertion(params)
         iss, kid = assertion.issuer, assertion.header.get("kid")
     except OAuthError:
         return None

@@ -22,7 +22,7 @@ from smartrealm.authz.web import (
     oauth_error,
     public_json,
 )
-from smartrealm.oauth.assertions import AssertionVerifier
+from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.endpoints.token import (
     TokenContext,
     issue_tokens,
@@ -66,9 +66,11 @@ class Endpoints:
             context = new_context(params, authorization, self.ctx.realm,
                                   client_auth(self.ctx, request, clients), stores.codes,
                                   stores.refresh_tokens, self.ctx.now())
+            assertion = request_assertion(params)
             context.assertions = AssertionVerifier(
                 self.ctx.realm.auth_server.token_endpoint, stores.replays,
-                await self.client_keys.keys_for_request(params, clients), context.now)
+                await self.client_keys.keys_for_request(assertion, clients), context.now,
+                parsed=assertion)
             context.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
             grant = run_token_checks(context)
             await self._check_shared_audience(context, grant)

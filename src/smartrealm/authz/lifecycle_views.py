@@ -28,7 +28,7 @@ from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.server_clients import authenticate_server, presented_server
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
-from smartrealm.oauth.assertions import AssertionVerifier
+from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.client_auth import FailureThrottle, authenticate_request
 from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect
 from smartrealm.oauth.endpoints.revoke import revoke
@@ -64,9 +64,10 @@ class LifecycleViews:
         """private_key_jwt at ``endpoint``: the client's keys (its ``jwks_uri`` document
         fetched if need be, authz/client_keys.py) and the shared jti replay cache."""
         stores, auth = self.ctx.stores, self.ctx.realm.auth_server
-        keys = await self.client_keys.keys_for_request(params, stores.clients)
+        assertion = request_assertion(params)
+        keys = await self.client_keys.keys_for_request(assertion, stores.clients)
         return AssertionVerifier(auth.token_endpoint, stores.replays, keys, self.ctx.now(),
-                                 other_audiences=(endpoint, auth.issuer))
+                                 other_audiences=(endpoint, auth.issuer), parsed=assertion)
 
     async def introspect(self, request: Request) -> Response:
         try:

@@ -87,6 +87,19 @@ def parse_assertion(form: Mapping[str, Sequence[str]]) -> Assertion:
     return Assertion(token, dict(token.headers()), claims)
 
 
+def request_assertion(form: Mapping[str, Sequence[str]]) -> Assertion | None:
+    """The request's assertion, parsed once for the whole request (the web layer looks at
+    it to fetch the client's keys, then hands it to ``AssertionVerifier``); None when the
+    request has none or a malformed one — the verifier then parses the form itself and
+    reports what is wrong, in its order of checks."""
+    if not uses_assertion(form):
+        return None
+    try:
+        return parse_assertion(form)
+    except (InvalidClient, InvalidRequest):
+        return None
+
+
 def check_header(header: Mapping[str, Any]) -> tuple[str, str]:
     """§4.5 assertion header: ``alg`` RS384/ES384 (RS256/ES256 accepted), ``kid`` and
     ``typ: JWT`` required. Returns (alg, kid)."""
@@ -115,10 +128,13 @@ class AssertionVerifier:
     keys: KeySource
     now: int
     other_audiences: tuple[str, ...] = ()
+    # ``request_assertion`` of the very form ``authenticate`` is given (the same parse:
+    # decoding the JWS once per request); None: parsed there.
+    parsed: Assertion | None = None
 
     def authenticate(self, form: Mapping[str, Sequence[str]],
                      find_client: Callable[[str], Client | None]) -> Client:
-        assertion = parse_assertion(form)
+        assertion = self.parsed if self.parsed is not None else parse_assertion(form)
         alg, kid = check_header(assertion.header)
         client = self._client(assertion, form, find_client)
         self._verify_signature(assertion, client, alg, kid)

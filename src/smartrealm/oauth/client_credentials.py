@@ -20,7 +20,7 @@ from smartrealm.oauth.resources import parse_audience
 from smartrealm.oauth.scope_algebra import covered_by_any, with_letters
 from smartrealm.oauth.scopes import ResourceScope, ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import Client
-from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.oauth.tokens import IssuedToken, TokenMinter
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
 GRANT_TYPE = "client_credentials"
@@ -104,10 +104,14 @@ def backend_grant(realm: RealmConfig, client: Client, scope: str | None,
     return Grant(client_id=client.client_id, subject=client.client_id, servers=granted)
 
 
-def backend_response(grant: Grant, minter: TokenMinter) -> dict[str, Any]:
+def backend_access_token(grant: Grant, minter: TokenMinter) -> IssuedToken:
+    """§9: expires_in ≤ 300."""
+    return minter.access_token(grant, lifetime=MAX_LIFETIME)
+
+
+def backend_response(grant: Grant, issued: IssuedToken) -> dict[str, Any]:
     """§9 response: access_token, token_type, expires_in (≤ 300) and scope; never a
     refresh token. authorization_details carries each server's share (§10.1)."""
-    issued = minter.access_token(grant, lifetime=MAX_LIFETIME)
     return {"access_token": issued.token, "token_type": "Bearer",
             "expires_in": issued.expires_in, "scope": grant.scope,
             "authorization_details": grant.authorization_details()}

@@ -18,7 +18,11 @@ from typing import Any
 from smartrealm.oauth import pkce
 from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_auth import ClientAuth, authenticate_request
-from smartrealm.oauth.client_credentials import backend_grant, backend_response
+from smartrealm.oauth.client_credentials import (
+    backend_access_token,
+    backend_grant,
+    backend_response,
+)
 from smartrealm.oauth.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -38,7 +42,7 @@ from smartrealm.oauth.store import (
     RefreshStore,
     RefreshToken,
 )
-from smartrealm.oauth.tokens import TokenMinter
+from smartrealm.oauth.tokens import IssuedToken, TokenMinter
 from smartrealm.realm.config import RealmConfig
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -213,9 +217,8 @@ def issue_refresh_token(c: TokenContext) -> str | None:
     return value
 
 
-def token_response(grant: Grant, minter: TokenMinter) -> dict[str, Any]:
+def token_response(grant: Grant, issued: IssuedToken, minter: TokenMinter) -> dict[str, Any]:
     """SMART §4.4 plus §10.1 ``authorization_details`` and the seed's context rule."""
-    issued = minter.access_token(grant)
     body: dict[str, Any] = {
         "access_token": issued.token, "token_type": "Bearer",
         "expires_in": issued.expires_in, "scope": grant.scope,
@@ -229,12 +232,14 @@ def token_response(grant: Grant, minter: TokenMinter) -> dict[str, Any]:
     return body
 
 
-def record_issue(c: TokenContext, body: dict[str, Any]) -> dict[str, Any]:
+def record_issue(c: TokenContext, body: dict[str, Any],
+                 issued: IssuedToken) -> dict[str, Any]:
     """Register the new access token (introspection, revocation) before it is sent."""
     if c.lifecycle is not None:
         code = c.one("code") if c.code is not None else None
         refresh_until = c.now + REFRESH_LIFETIME if "refresh_token" in body else None
-        c.lifecycle.issued(body, family=c.family, code_hash=token_hash(code) if code else None,
+        c.lifecycle.issued(body, issued.claims, family=c.family,
+                           code_hash=token_hash(code) if code else None,
                            refresh_expires_at=refresh_until)
     return body
 
@@ -248,12 +253,14 @@ def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> di
     checks that need I/O in between, e.g. the servers' multi-audience capability)."""
     if context.one("grant_type") == "client_credentials":
         # §9: short-lived, never a refresh token
-        return record_issue(context, backend_response(grant, minter))
-    body = token_response(grant, minter)
+        issued = backend_access_token(grant, minter)
+        return record_issue(context, backend_response(grant, issued), issued)
+    issued = minter.access_token(grant)
+    body = token_response(grant, issued, minter)
     refresh = issue_refresh_token(context)
     if refresh is not None:
         body["refresh_token"] = refresh
-    return record_issue(context, body)
+    return record_issue(context, body, issued)
 
 
 def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,
