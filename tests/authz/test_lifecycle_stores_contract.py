@@ -15,7 +15,7 @@ from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.keys import SqlKeyStore, generate_key
 from smartrealm.oauth.store import AuthorizationCode, RefreshToken, RefreshTokenState
-from smartrealm.oauth.token_registry import AccessTokenRecord
+from smartrealm.oauth.token_registry import AccessTokenRecord, CodeLink
 from smartrealm.storage import make_engine
 
 GRANT = Grant("app", "ann", (ServerGrant("ehr", "http://h/fhir", "4.0.1", ("patient/*.rs",),
@@ -60,6 +60,19 @@ def test_registry_links_codes_to_families(stores: Stores) -> None:
     registry.link_code("h", "fam", 5000)
     registry.link_code("h", "second", 5000)  # the first link stays
     assert registry.family_of_code("h") == "fam"
+
+
+def test_registry_records_a_token_with_the_code_that_started_its_family(
+        stores: Stores) -> None:
+    registry = stores.tokens
+    registry.record(_record("a"), started_by=CodeLink("h", 5000))
+    assert registry.family_of_code("h") == "fam" and _get(stores, "a") == _record("a")
+    # A second link of the same code keeps the first, and the token is recorded anyway.
+    registry.record(_record("b", family="second"), started_by=CodeLink("h", 5000))
+    assert registry.family_of_code("h") == "fam" and _get(stores, "b").family == "second"
+    # The link outlives the access tokens (expired at 2000) until its own expiry.
+    assert registry.purge(4999) == 2 and registry.family_of_code("h") == "fam"
+    assert registry.purge(5000) == 1 and registry.family_of_code("h") is None
 
 
 def test_registry_purge_keeps_only_live_unrevoked_rows(stores: Stores) -> None:

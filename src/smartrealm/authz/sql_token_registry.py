@@ -20,9 +20,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
-from smartrealm.oauth.token_registry import AccessTokenRecord
+from smartrealm.oauth.token_registry import AccessTokenRecord, CodeLink
 
 
 class SqlTokenRegistry:
@@ -44,17 +44,27 @@ class SqlTokenRegistry:
             Column("family", String(128), nullable=False),
             Column("expires_at", Integer, nullable=False, index=True))
         self._insert = self._tokens.insert()
+        insert: Any = (postgresql.insert if engine.dialect.name == "postgresql"
+                       else sqlite.insert)(self._codes)
+        # A code starts exactly one family: a second link (impossible while codes are single
+        # use) keeps the first, without failing the transaction it is part of.
+        self._link = insert.on_conflict_do_nothing(index_elements=[self._codes.c.code_hash])
 
     def create_tables(self) -> None:
         self._metadata.create_all(self._engine)
 
-    def record(self, token: AccessTokenRecord) -> None:
-        # One insert per token issued: the statement is built once (self._insert).
+    def record(self, token: AccessTokenRecord, started_by: CodeLink | None = None) -> None:
+        # One transaction per token issued (a commit costs more than the inserts); the
+        # statements are built once (self._insert, self._link).
         with self._engine.begin() as conn:
             conn.execute(self._insert, {
                 "jti": token.jti, "family": token.family, "client_id": token.client_id,
                 "issued_at": token.issued_at, "expires_at": token.expires_at,
                 "context": json.dumps(token.context), "revoked": token.revoked})
+            if started_by is not None:
+                conn.execute(self._link, {"code_hash": started_by.code_hash,
+                                          "family": token.family,
+                                          "expires_at": started_by.expires_at})
 
     def get(self, jti: str) -> AccessTokenRecord | None:
         t = self._tokens
@@ -75,14 +85,9 @@ class SqlTokenRegistry:
                                     .values(revoked=True)).rowcount)
 
     def link_code(self, code_hash: str, family: str, expires_at: int) -> None:
-        # A code starts exactly one family: a second link (impossible while codes are single
-        # use) keeps the first.
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(self._codes.insert().values(
-                    code_hash=code_hash, family=family, expires_at=expires_at))
-        except IntegrityError:
-            return
+        with self._engine.begin() as conn:
+            conn.execute(self._link, {"code_hash": code_hash, "family": family,
+                                      "expires_at": expires_at})
 
     def family_of_code(self, code_hash: str) -> str | None:
         c = self._codes

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartrealm.oauth.store import RefreshStore
-from smartrealm.oauth.token_registry import AccessTokenRecord, TokenRegistry
+from smartrealm.oauth.token_registry import AccessTokenRecord, CodeLink, TokenRegistry
 
 # SMART §7.1: introspection echoes every launch-context parameter of the token response;
 # these are the ones an access token need not carry, so the registry keeps them.
@@ -38,13 +38,12 @@ class TokenLifecycle:
         the family's last token expires)."""
         jti = str(claims["jti"])
         family = family or jti  # client_credentials: every token is its own family
+        link = None if code_hash is None else CodeLink(
+            code_hash, max(int(claims["exp"]), refresh_expires_at or 0))
         self.registry.record(AccessTokenRecord(
             jti=jti, family=family, client_id=str(claims["client_id"]),
             issued_at=int(claims["iat"]), expires_at=int(claims["exp"]),
-            context={k: body[k] for k in LAUNCH_CONTEXT if k in body}))
-        if code_hash is not None:
-            until = max(int(claims["exp"]), refresh_expires_at or 0)
-            self.registry.link_code(code_hash, family, until)
+            context={k: body[k] for k in LAUNCH_CONTEXT if k in body}), started_by=link)
 
     def code_refused(self, code_hash: str) -> None:
         """An exchange found the code unusable. If the code had already issued tokens this

@@ -33,9 +33,19 @@ class AccessTokenRecord:
         return not self.revoked and now < self.expires_at
 
 
+@dataclass(frozen=True)
+class CodeLink:
+    """The authorization code that started a family, kept until ``expires_at``."""
+
+    code_hash: str
+    expires_at: int
+
+
 class TokenRegistry(Protocol):
-    def record(self, token: AccessTokenRecord) -> None:
-        """Remember an issued access token (before the response leaves the AS)."""
+    def record(self, token: AccessTokenRecord, started_by: CodeLink | None = None) -> None:
+        """Remember an issued access token (before the response leaves the AS); with
+        ``started_by``, also link that code to the token's family (``link_code``) in the
+        same write."""
         ...
 
     def get(self, jti: str) -> AccessTokenRecord | None:
