@@ -212,27 +212,34 @@ class SqlCodeStore:
 class SqlRefreshStore:
     def __init__(self, engine: Engine, tables: Tables) -> None:
         self._engine, self._t = engine, tables.refresh_tokens
+        t = self._t
+        # Built once (every refresh runs them): building a statement costs several times
+        # more than running it.
+        self._insert = t.insert()
+        self._purge_retained = delete(t).where(t.c.expires_at < bindparam("before"))
+        self._claim = update(t).where(
+            t.c.token_hash == bindparam("hash"), t.c.used.is_(False), t.c.revoked.is_(False),
+            t.c.expires_at > bindparam("now")).values(used=True)
+        self._row = select(t).where(t.c.token_hash == bindparam("hash"))
+        self._revoke_all = update(t).where(t.c.family == bindparam("fam")).values(revoked=True)
 
     def save(self, token_hash: str, token: RefreshToken) -> None:
         with self._engine.begin() as conn:
-            conn.execute(self._t.insert().values(
-                token_hash=token_hash, family=token.family, client_id=token.client_id,
-                data=json.dumps(token.grant.to_dict()), expires_at=token.expires_at,
-                used=False, revoked=False))
+            conn.execute(self._insert, {
+                "token_hash": token_hash, "family": token.family, "client_id": token.client_id,
+                "data": json.dumps(token.grant.to_dict()), "expires_at": token.expires_at,
+                "used": False, "revoked": False})
 
     def rotate(self, token_hash: str, now: int) -> RefreshToken | None:
-        t = self._t
         with self._engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.expires_at < now - REFRESH_RETENTION))
-            claimed = conn.execute(update(t).where(
-                t.c.token_hash == token_hash, t.c.used.is_(False), t.c.revoked.is_(False),
-                t.c.expires_at > now).values(used=True)).rowcount
-            row = conn.execute(select(t).where(t.c.token_hash == token_hash)).first()
+            conn.execute(self._purge_retained, {"before": now - REFRESH_RETENTION})
+            claimed = conn.execute(self._claim, {"hash": token_hash, "now": now}).rowcount
+            row = conn.execute(self._row, {"hash": token_hash}).first()
             if row is None:
                 return None
             if claimed != 1:
                 if row.used:  # a replay: the token leaked, so end every token of the grant
-                    conn.execute(update(t).where(t.c.family == row.family).values(revoked=True))
+                    conn.execute(self._revoke_all, {"fam": row.family})
                 return None
         return RefreshToken(row.family, row.client_id, Grant.from_dict(json.loads(row.data)),
                             row.expires_at)
