@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, inspect, select, text, update
+from sqlalchemy import Engine, func, insert, inspect, select, text, update
 
 from smartrealm.fhir.access import compartment_clause
 from smartrealm.fhir.loader import Item, load
@@ -317,5 +317,10 @@ def test_statistics_follow_the_data_as_it_grows(sql_url: str,
         repository.put(resource)
     with engine.connect() as conn:
         grown = analyzed_rows(conn)
-        assert grown is not None and grown >= 2 * after_load, (after_load, grown)
+        live = conn.execute(select(func.count()).select_from(search_index)).scalar_one()
+    # Gathered again while the puts doubled the store, and never more than the growth
+    # factor behind it. (The growth measure is the index key, which on PostgreSQL also
+    # counts sequence values never used, so there a refresh may come earlier, not later.)
+    assert grown is not None and grown > after_load, (after_load, grown)
+    assert live <= planning.WHILE_GROWING * grown, (live, grown)
     engine.dispose()
