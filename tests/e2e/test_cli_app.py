@@ -218,8 +218,8 @@ def test_no_redirect_times_out(live_realm: RealmConfig, tmp_path: Path) -> None:
 def test_ctrl_c_cancels_cleanly(live_realm: RealmConfig, tmp_path: Path) -> None:
     connect = start_connect(live_realm, tmp_path, "--timeout", "60")
     connect.process.send_signal(signal.SIGINT)
-    code, _out, err = connect.finish()
-    assert code == 130
+    code, out, err = connect.finish()
+    assert code == 130, out + err  # what the command said, should this ever not be 130
     assert "cancelled" in err
     assert not (tmp_path / "tokens.json").exists() and not (tmp_path / "apps.json").exists()
 
