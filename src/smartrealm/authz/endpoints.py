@@ -82,7 +82,7 @@ class Endpoints:
     async def _check_shared_audience(self, context: TokenContext, grant: Grant) -> None:
         """Backend Services pick their servers at the token endpoint: like at /authorize,
         several servers share a token only if each advertises auth-multi-aud-token
-        (design.md; authz/multi_aud.py), else invalid_target. Codes and refresh tokens
+        (docs/behaviour.md; authz/multi_aud.py), else invalid_target. Codes and refresh tokens
         carry an audience already checked at /authorize (narrowing never widens it)."""
         if self.ctx.multi_aud is None or context.one("grant_type") != "client_credentials":
             return

@@ -54,7 +54,7 @@ class InteractionViews(PickerViews):
         return self._start(interaction, "login")
 
     async def _check_multi_audience(self, req: AuthorizeRequest) -> Response | None:
-        """design.md: servers share one token only if each advertises auth-multi-aud-token
+        """docs/behaviour.md: servers share one token only if each advertises auth-multi-aud-token
         (multi_aud.py); the client and redirect URI are verified, so the error redirects."""
         if self.ctx.multi_aud is None:
             return None

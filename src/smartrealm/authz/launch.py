@@ -2,7 +2,7 @@
 `smartrealm launch`), claiming it at ``/authorize``, binding it to the signed-in user, and
 putting its context into the grant.
 
-Binding (spec §14 item 27): the AS keeps no login session, so the user signs in at every
+Binding: the AS keeps no login session, so the user signs in at every
 authorization; a launch can be used only by an authorization in which the signed-in user is
 the launch's user. Anyone else signing in gets ``invalid_request`` back at the app, and the
 launch is used up either way (it is claimed, once, at ``/authorize``).

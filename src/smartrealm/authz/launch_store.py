@@ -45,7 +45,7 @@ class LaunchStore(Protocol):
 
     def claim(self, id_hash: str, now: int) -> LaunchContext | None:
         """Atomically mark the launch used and return it; None when it is unknown, expired
-        or was already used (single use, spec §14 item 27)."""
+        or was already used (single use)."""
         ...
 
     def purge(self, now: int) -> int:

@@ -1,6 +1,6 @@
 """The AS's introspection (RFC 7662, SMART §7.1) and revocation (RFC 7009, §7.2) endpoints.
 
-Who may introspect (spec §14 item 8; RFC 7662 §2.1 requires some authorization):
+Who may introspect (RFC 7662 §2.1 requires some authorization):
 * a realm resource server, as its confidential client ``rs:<server id>`` (secret in the
   AS's database, see ``realm.rs_credentials``), with HTTP Basic or ``client_secret_post``;
 * any confidential registered client (``client_secret_basic`` / ``client_secret_post``);

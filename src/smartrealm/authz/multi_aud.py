@@ -1,4 +1,4 @@
-"""Which servers may share one token (design.md; spec §10.2: the ``auth-multi-aud-token``
+"""Which servers may share one token (docs/behaviour.md; spec §10.2: the ``auth-multi-aud-token``
 capability on a server "means it accepts tokens from this AS's realm").
 
 Governing a server (it is in the realm configuration) is not enough: a multi-server token

@@ -23,7 +23,7 @@ SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-servi
 def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
     """The AS's SMART configuration (oauth/metadata.py, one source for every discovery
     document), with this server's own ``scopes_supported`` and ``capabilities`` and, §1.3 /
-    design.md, the other servers and whether each accepts the same token."""
+    docs/behaviour.md, the other servers and whether each accepts the same token."""
     config = metadata.smart_configuration(settings.realm, scopes=scopes_supported(settings),
                                           capabilities=_capabilities(settings.server))
     config["associated_endpoints"] = [

@@ -1,7 +1,7 @@
 """What a verified access token allows at THIS resource server.
 
 A realm token is multi-audience: its top-level ``scope`` is the union over all servers, and
-each server's own share travels in ``authorization_details`` (SMART 2.2 §10.1, design.md).
+each server's own share travels in ``authorization_details`` (SMART 2.2 §10.1, docs/behaviour.md).
 A server enforces only its own entry, the one whose ``locations`` contain its base URL.
 
 Fail closed: the realm's AS puts one entry per audience member in every token it mints (user

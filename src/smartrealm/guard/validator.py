@@ -109,7 +109,7 @@ class TokenValidator:
             raise TokenRejected("the token is not meant for this server")
 
     def _audience_ok(self, aud: Any) -> bool:
-        """Membership, never equality of the whole claim (design.md): a realm token names
+        """Membership, never equality of the whole claim (docs/behaviour.md): a realm token names
         every server it may be used at."""
         members = [aud] if isinstance(aud, str) else aud
         if not isinstance(members, list):

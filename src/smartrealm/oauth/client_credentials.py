@@ -4,7 +4,7 @@ Access is pre-authorized at registration: the client's registered ``scope`` is i
 must contain ``system/`` scopes; a request must stay inside it (``invalid_scope``). Repeated
 ``resource`` parameters (RFC 8707) pick the servers, by default every server the client may
 use, and the one token names them all in ``aud`` with one ``authorization_details`` entry per
-server carrying that server's share (design.md). Tokens live at most 5 minutes and come with
+server carrying that server's share (docs/behaviour.md). Tokens live at most 5 minutes and come with
 no refresh token (§9, §13).
 """
 

@@ -60,7 +60,7 @@ class Grant:
 
     @property
     def scope(self) -> str:
-        """The union over servers plus identity scopes (design.md: response ``scope``)."""
+        """The union over servers plus identity scopes (docs/behaviour.md: response ``scope``)."""
         tokens = [t for s in self.servers for t in s.scopes] + list(self.identity_scopes)
         return " ".join(dict.fromkeys(tokens))
 

@@ -2,8 +2,9 @@
 and the rules an authorization request carrying ``launch`` must follow.
 
 A launch id is opaque and unguessable (256 bits), stored only as its hash, single use and
-short-lived (spec §14 item 27: "single-use, ≤5 min, bound to the EHR user session, and
-optionally to client_id"). The AS resolves it at ``/authorize`` into the user it belongs to,
+short-lived (single use, at most 5 minutes, bound to the EHR user's session and optionally
+to a client_id: what docs/behaviour.md "EHR launch" promises). The AS resolves it at
+``/authorize`` into the user it belongs to,
 the patient, encounter and fhirContext, ``need_patient_banner``, ``smart_style_url`` and
 ``intent`` (§6.1 step 4), which end up in the token response (§4.4, §6.3).
 """
@@ -19,7 +20,7 @@ from smartrealm.oauth.resources import Audience
 from smartrealm.oauth.scopes import ScopeSet
 from smartrealm.realm.config import RealmConfig, normalize_url
 
-LAUNCH_LIFETIME = 300  # seconds: spec §14 item 27 ("≤5 min")
+LAUNCH_LIFETIME = 300  # seconds: a launch id lives at most 5 minutes (docs/behaviour.md)
 LAUNCH_SCOPE = "launch"
 ENCOUNTER_LAUNCH = "launch/encounter"
 # 32 random bytes = 256 bits, far above the 128 bits an unguessable id needs.
@@ -85,11 +86,12 @@ def check_launch_value(value: str | None) -> None:
 
 def check_launch_use(launch: LaunchContext | None, *, client_id: str, scopes: ScopeSet,
                      audience: Audience, aud_given: bool, realm: RealmConfig) -> Audience:
-    """The rules of an EHR-launch authorization request (§3.2, §6.1, §14 items 20 and 27).
-    Returns the audience with the EHR (the launch's ``iss``) as primary server (design.md:
-    "Primary server: aud if given, else the EHR launch's iss, else the first resource")."""
+    """The rules of an EHR-launch authorization request (SMART App Launch §3.2,
+    §6.1). Returns the audience with the EHR (the launch's ``iss``) as primary server: the
+    primary server is ``aud`` if given, else the EHR launch's ``iss``, else the first
+    ``resource`` (docs/behaviour.md)."""
     if launch is None:
-        # §6.1 / §14 item 20: unknown, expired and used ids are all invalid_request.
+        # §6.1: unknown, expired and used ids are all invalid_request.
         raise InvalidRequest("unknown, expired or already used launch")
     if launch.client_id is not None and launch.client_id != client_id:
         raise InvalidRequest("this launch was created for another application")

@@ -8,7 +8,7 @@ its code exchange and of every refresh since. Ending a family ends all of them:
   tokens previously issued based on that authorization code");
 * a replayed, already rotated refresh token (OAuth 2.1 §4.3.1, SMART §13 "expire the whole
   authorization if a refresh token is reused");
-* revocation of a refresh token (RFC 7009 §2.1, spec §14 item 28).
+* revocation of a refresh token (RFC 7009 §2.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scope negotiation per server (design.md "Scopes"; spec §5.3).
+"""Scope negotiation per server (docs/behaviour.md "Scopes"; spec §5.3).
 
 Each server is granted, for every requested resource scope, requested ∩ what that server
 supports (its resource types and interactions) ∩ the client's registered ceiling, limited by

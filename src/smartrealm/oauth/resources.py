@@ -1,5 +1,5 @@
-"""RFC 8707 resource indicators and the realm's multi-audience policy (design.md, "aud vs
-resource"; spec §3.3, §3.6, §10.3).
+"""RFC 8707 resource indicators and the realm's multi-audience policy (docs/behaviour.md,
+"Asking for one or several servers"; SMART App Launch 2.2 ``aud``, RFC 8707 §2).
 
 * one ``aud``, no ``resource``      → an ordinary single-audience SMART launch;
 * ``resource``s, no ``aud``         → multi-server mode (one ``resource`` = ``aud``);
@@ -25,7 +25,7 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:[^\s]+$")
 @dataclass(frozen=True)
 class Audience:
     """The servers a grant is for, primary first. ``multi`` records that the request used
-    the seed's ``resource`` form (design.md: then the response carries full-URL context)."""
+    the ``resource`` form (then the response carries full-URL context, docs/behaviour.md)."""
 
     servers: tuple[ResourceServerConfig, ...]
     multi: bool
@@ -72,7 +72,7 @@ def _unique(servers: Sequence[ResourceServerConfig]) -> tuple[ResourceServerConf
 
 def parse_audience(realm: RealmConfig, aud: Sequence[str], resources: Sequence[str],
                    allowed_servers: Sequence[str] = ()) -> Audience:
-    """Apply the design.md policy to the ``aud`` and ``resource`` values of a request."""
+    """Apply the realm's policy (the table above) to a request's ``aud`` and ``resource``."""
     if len(aud) > 1:
         raise InvalidRequest("aud must not be repeated; use several resource parameters")
     if not aud and not resources:

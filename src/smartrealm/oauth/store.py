@@ -51,7 +51,7 @@ class AuthorizationCode:
 @dataclass(frozen=True)
 class RefreshToken:
     """A refresh token's grant. Rotation keeps one ``family`` per authorization: replaying
-    an already-rotated token revokes the whole family (design.md, OAuth 2.1 §4.3.1)."""
+    an already-rotated token revokes the whole family (docs/behaviour.md, OAuth 2.1 §4.3.1)."""
 
     family: str
     client_id: str

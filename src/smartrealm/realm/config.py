@@ -33,7 +33,7 @@ SCHEMA_PARAM = "smartrealm_schema"
 
 def normalize_url(url: str) -> str:
     """Scheme and host lower-cased, no trailing slash: the form compared for audiences
-    (design.md: "normalised: scheme and host case, trailing slash")."""
+    (docs/behaviour.md: "normalised: scheme and host case, trailing slash")."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))

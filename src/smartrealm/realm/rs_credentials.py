@@ -1,4 +1,4 @@
-"""Each resource server of the realm is a confidential client of the AS (design.md:
+"""Each resource server of the realm is a confidential client of the AS (docs/behaviour.md:
 "Introspection requires client authentication (each RS is a confidential client of the
 AS)"), with client_id ``rs:<server id>`` and a random 256-bit secret.
 

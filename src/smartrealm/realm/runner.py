@@ -1,5 +1,5 @@
 """Run a realm: the AS and every resource server, each its own process with its own uvicorn
-on its own port (design.md: "the URL *is* the audience"). The parent starts the children,
+on its own port (docs/behaviour.md: "the URL *is* the audience"). The parent starts the children,
 waits until each answers, and stops them all together."""
 
 from __future__ import annotations

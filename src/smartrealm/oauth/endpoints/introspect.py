@@ -6,7 +6,7 @@ stored, unused (not rotated), unrevoked and unexpired. Anything else is exactly
 ``{"active": false}`` (§7.1: inactive answers reveal nothing).
 
 When the caller is one of the realm's resource servers the answer is that server's view
-(spec §14 item 7): ``patient``, ``encounter`` and the data scopes of ``scope`` come from
+(docs/behaviour.md): ``patient``, ``encounter`` and the data scopes of ``scope`` come from
 its own ``authorization_details`` entry (identity and refresh scopes stay), and a token
 whose ``aud`` does not name the server, or that has no entry for it, is inactive for it
 (RFC 7662 §4: the AS may answer differently depending on who asks).
@@ -110,7 +110,7 @@ def _refresh_answer(lookups: TokenLookups, token: str, now: int) -> dict[str, An
 
 
 def _for_caller(answer: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    """A resource server sees its own share of an active token (spec §14 item 7)."""
+    """A resource server sees its own share of an active token (docs/behaviour.md)."""
     if caller.server is None or not answer.get("active"):
         return answer
     own = normalize_url(caller.server.base_url)

@@ -1,4 +1,4 @@
-"""Token revocation (RFC 7009, spec §7.2 and §14 item 28).
+"""Token revocation (RFC 7009, spec §7.2).
 
 * Revoking a refresh token ends its whole grant family: every refresh token and every
   access token of that authorization (RFC 7009 §2.1 "SHOULD also invalidate all access
