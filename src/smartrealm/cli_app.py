@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -38,6 +40,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     from smartrealm.client.errors import SmartClientError
     from smartrealm.realm.useragent import UserAgentError
 
+    interruptible()
     try:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
@@ -46,6 +49,17 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise fail(f"[red]error:[/red] {escape(str(exc))}", 2) from None
     except (SmartClientError, ConnectError, UserAgentError, httpx.HTTPError, OSError) as exc:
         raise fail(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}", 1) from None
+
+
+def interruptible() -> None:
+    """Make Ctrl-C and ``kill -INT`` cancel the command even when it was started in the
+    background by a non-interactive shell (``cmd &``, nohup, some CI runners): such a child
+    inherits SIGINT as *ignored*, Python then installs no handler, and asyncio.run only turns
+    SIGINT into a cancellation when the default handler is in place (it checks for
+    ``signal.default_int_handler``). Without this, `app connect` would sit out its whole
+    timeout and exit 1."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @app.command("connect")
