@@ -17,6 +17,11 @@ access token in the answer.
 * Rounds alternate between the two servers; every answer must be 200 with an
   ``access_token``, else the run fails. Prints each round's tokens/s, the medians and the
   ratio smartrealm / oidc-provider.
+* Then the floor both servers share: the two signature operations of a request (RS256 sign,
+  ES384 verify) timed alone on the same pinned core, in Python's ``cryptography`` and in
+  Node's ``crypto`` (both OpenSSL). No server can issue faster than one token per
+  (sign + verify); the report prints that ceiling and the highest ratio it allows against the
+  peer's measured rate.
 
 Then, on smartrealm only, the authorization-code exchange (codes obtained beforehand through
 the real login and consent pages; codes live 60 s, so each round gets its own) and refresh
@@ -41,6 +46,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -114,6 +120,53 @@ def rsa_signing_jwk() -> dict[str, Any]:
     key = RSAKey.generate_key(2048, parameters={"kid": "bench-rs256", "alg": "RS256",
                                                 "use": "sig"}, private=True)
     return dict(key.as_dict(private=True))
+
+
+def python_crypto_floor(count: int) -> dict[str, float]:
+    """Median ms of RS256 sign (2048-bit key) and ES384 verify in ``cryptography``."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    ec_key = ec.generate_private_key(ec.SECP384R1())
+    message = b"x" * 400
+    signature = ec_key.sign(message, ec.ECDSA(hashes.SHA384()))
+    public = ec_key.public_key()
+
+    def batch(operation: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            operation()
+        return (time.perf_counter() - start) / count * 1000
+
+    sign = [batch(lambda: rsa_key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
+            for _ in range(5)]
+    verify = [batch(lambda: public.verify(signature, message, ec.ECDSA(hashes.SHA384())))
+              for _ in range(5)]
+    return {"rs256_sign_ms": statistics.median(sign),
+            "es384_verify_ms": statistics.median(verify)}
+
+
+def crypto_floor(count: int = 300) -> dict[str, dict[str, float]]:
+    """Both runtimes' signature costs, each measured in its own process on the server core."""
+    pinned = ["taskset", "-c", str(SERVER_CORE)]
+    python = subprocess.run([*pinned, sys.executable, __file__, "--crypto-floor-only",
+                             str(count)], capture_output=True, text=True, check=True)
+    node = subprocess.run([*pinned, "node", str(PEERS / "crypto_floor.mjs"), str(count)],
+                          capture_output=True, text=True, check=True)
+    return {"python": json.loads(python.stdout), "node": json.loads(node.stdout)}
+
+
+def report_floor(floor: dict[str, dict[str, float]], peer_rate: float) -> None:
+    print("Signature floor on the server core (RS256 sign + ES384 verify, nothing else):")
+    for runtime, label in (("python", "Python cryptography"), ("node", "Node crypto")):
+        ms = floor[runtime]["rs256_sign_ms"] + floor[runtime]["es384_verify_ms"]
+        print(f"  {label:<20} sign {floor[runtime]['rs256_sign_ms']:.3f} ms + verify "
+              f"{floor[runtime]['es384_verify_ms']:.3f} ms = {ms:.3f} ms "
+              f"-> at most {1000 / ms:.0f} tokens/s")
+    ms = floor["python"]["rs256_sign_ms"] + floor["python"]["es384_verify_ms"]
+    print(f"  highest ratio any Python server reaches against {peer_rate:.0f}/s: "
+          f"{1000 / ms / peer_rate:.2f}x (with zero cost besides the two signatures)")
 
 
 # ----------------------------------------------------------------------------- load generator
@@ -361,7 +414,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-grants", action="store_true",
                         help="only the Backend Services comparison")
+    parser.add_argument("--crypto-floor-only", type=int, metavar="COUNT",
+                        help=argparse.SUPPRESS)  # the Python half of crypto_floor()
     args = parser.parse_args()
+    if args.crypto_floor_only:
+        print(json.dumps(python_crypto_floor(args.crypto_floor_only)))
+        return
     if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
         raise SystemExit("needs 2 cores and taskset")
     npm_ci()
@@ -426,6 +484,7 @@ def run(args: argparse.Namespace, work: Path, client: Client) -> None:
         ours = report("smartrealm client_credentials", rates["smartrealm"])
         peers = report("node-oidc-provider client_credentials", rates["oidc-provider"])
         print(f"  ratio smartrealm / node-oidc-provider: {ours / peers:.2f}x")
+        report_floor(crypto_floor(), peers)
         if not args.skip_grants:
             grants(args, client, issuer, resource, (web_id, web_secret))
 
