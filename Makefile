@@ -29,6 +29,7 @@ serve: setup
 
 lint: setup
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports  # the layer contract in pyproject.toml [tool.importlinter]
 
 typecheck: setup
 	$(BIN)/mypy

@@ -98,7 +98,7 @@ def demo(config: ConfigOption = None,
          keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False
          ) -> None:
     """Start the realm on free loopback ports and play the whole multi-server flow."""
-    from smartrealm.realm.demo import run_demo
+    from smartrealm.devtools.demo import run_demo
 
     realm = _load(config)
     data_dir = Path(tempfile.mkdtemp(prefix="smartrealm-demo-"))

@@ -38,7 +38,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; every expected failure becomes a message and exit code."""
     from smartrealm.client.errors import SmartClientError
-    from smartrealm.realm.useragent import UserAgentError
+    from smartrealm.devtools.useragent import UserAgentError
 
     interruptible()
     try:

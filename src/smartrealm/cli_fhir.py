@@ -25,8 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.cli_common import ConfigOption, DataDirOption, console, err_console
 from smartrealm.cli_patients import LinkingRepository
+from smartrealm.core.profiles import supported_types
 from smartrealm.fhir.loader import LoadReport, load, read_items
-from smartrealm.fhir.params import COMPARTMENT_PARAM, supported_types
+from smartrealm.fhir.params import COMPARTMENT_PARAM
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig, load_config
 from smartrealm.realm.sample_data import generate_server_data
 from smartrealm.storage import make_engine

@@ -29,8 +29,8 @@ from smartrealm.authz.patient_index import (
 from smartrealm.cli_common import ConfigOption, DataDirOption, console
 from smartrealm.cli_common import fail as _fail
 from smartrealm.cli_common import load_realm as _realm
+from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.fhir.sql import SqlResourceRepository
-from smartrealm.fhir.writes import FHIR_ID
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 from smartrealm.storage import make_engine
 
@@ -74,7 +74,7 @@ def _server(realm: RealmConfig, server_id: str) -> ResourceServerConfig:
 
 
 def _patient_id(value: str) -> str:
-    if not FHIR_ID.match(value):
+    if not is_fhir_id(value):
         raise _fail(f"{value[:80]!r} is not a FHIR id", 2)
     return value
 

@@ -15,9 +15,10 @@ from starlette.applications import Starlette
 
 from smartrealm.authz.app import build_auth_server
 from smartrealm.oauth import pkce
-from smartrealm.oauth.keys import KeyRing, SqlKeyStore, ensure_keys
+from smartrealm.oauth.keys import KeyRing, ensure_keys
 from smartrealm.realm.config import RealmConfig, load_config
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 from tests.authz.fhir_stub import FhirStub
 
 CLIENT_ID = "smartrealm-demo-app"

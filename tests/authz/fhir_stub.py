@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.keys import KeyRing
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.realm.config import RealmConfig
 
 MRN_SYSTEM = "https://smartrealm.example.org/sid/mrn"
 

@@ -10,8 +10,9 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from smartrealm.core.rs_clients import rs_client_id
 from smartrealm.realm.config import RealmConfig
-from smartrealm.realm.rs_credentials import resource_server_secret, rs_client_id
+from smartrealm.storage.rs_credentials import resource_server_secret
 from tests.authz.conftest import Flow, authorize_code, exchange
 
 OFFLINE = "launch/patient offline_access patient/Patient.rs patient/Observation.rs"

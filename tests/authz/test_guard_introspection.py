@@ -22,6 +22,7 @@ from smartrealm.guard import (
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.oauth.tokens import SELF_CLIENT_ID, TokenMinter
 from smartrealm.realm.config import RealmConfig
+from smartrealm.storage.rs_credentials import resource_server_secret
 from tests.authz.lifecycle import MULTI, revoke, tokens
 from tests.guard.tokens import details_entry, rs256_token
 
@@ -42,7 +43,8 @@ async def as_http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 def _validator(realm: RealmConfig, server_id: str, http: httpx.AsyncClient,
                **options: object) -> IntrospectionValidator:
-    return IntrospectionValidator.for_server(realm, server_id, http, **options)
+    return IntrospectionValidator.for_server(
+        realm, server_id, http, secret=resource_server_secret(realm, server_id), **options)
 
 
 async def test_each_server_gets_its_own_context(ua: httpx.AsyncClient, realm: RealmConfig,
@@ -122,7 +124,12 @@ async def test_configuration_chooses_the_check(realm: RealmConfig,
     servers = tuple(replace(rs, token_check="introspection") if rs.id == "lab" else rs
                     for rs in realm.resource_servers)
     changed = replace(realm, resource_servers=servers)
-    assert isinstance(checker_for_server(changed, "lab", as_http), IntrospectionValidator)
+    assert isinstance(checker_for_server(changed, "lab", as_http,
+                                         secret=lambda: resource_server_secret(changed, "lab")),
+                      IntrospectionValidator)
+    # The guard opens no database: introspection without the secret is refused at start-up.
+    with pytest.raises(ValueError, match="needs the server's rs: client secret"):
+        checker_for_server(changed, "lab", as_http)
 
 
 # ------------------------------------------------ fail closed: whose share, crit (as the JWT path)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from smartrealm.realm.config import RealmConfig
+from smartrealm.storage.rs_credentials import resource_server_secret
 from tests.authz.lifecycle import (
     MULTI,
     OFFLINE,
@@ -162,6 +163,11 @@ async def test_unauthenticated_callers_get_invalid_client(
 async def test_public_client_and_wrong_secret_get_invalid_client(
         ua: httpx.AsyncClient, realm: RealmConfig) -> None:
     token = (await tokens(ua, realm))["access_token"]
+    # The right secret with the rs: client_id not form-encoded (RFC 6749 §2.3.1): Basic
+    # splits at the first colon (RFC 7617), so this is client "rs", not server ehr.
+    raw = f"rs:ehr:{resource_server_secret(realm, 'ehr')}".encode()
+    unencoded = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    _error(await introspect(ua, token, unencoded), 401, "invalid_client")
     public = await ua.post("/introspect", data={"token": token,
                                                 "client_id": "smartrealm-demo-app"})
     _error(public, 401, "invalid_client")

@@ -4,7 +4,6 @@ body or header makes /introspect or /revoke answer 500."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from pathlib import Path
 
 import httpx
@@ -13,27 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from smartrealm.authz.server_clients import basic_pair
 from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, generate_key
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
 
 TEXT = st.text(max_size=300)
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@given(TEXT)
-def test_basic_parser_never_raises(header: str) -> None:
-    result = basic_pair(header)
-    assert result is None or all(isinstance(part, str) for part in result)
-
-
-@given(st.text(min_size=1, max_size=40).filter(lambda s: ":" not in s),
-       st.text(max_size=60).filter(lambda s: ":" not in s))
-def test_basic_parser_reads_resource_server_ids(server_id: str, secret: str) -> None:
-    raw = f"rs:{server_id}:{secret}".encode()
-    parsed = basic_pair("Basic " + base64.b64encode(raw).decode())
-    assert parsed is not None and parsed[0].startswith("rs:")
 
 
 @pytest.fixture(scope="module")

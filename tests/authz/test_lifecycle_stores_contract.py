@@ -13,10 +13,11 @@ from smartrealm.authz.maintenance import purge, purgeable_stores
 from smartrealm.authz.records import Interaction, Stores
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
-from smartrealm.oauth.keys import SqlKeyStore, generate_key
+from smartrealm.oauth.keys import generate_key
 from smartrealm.oauth.store import AuthorizationCode, RefreshToken, RefreshTokenState
 from smartrealm.oauth.token_registry import AccessTokenRecord, CodeLink
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 
 GRANT = Grant("app", "ann", (ServerGrant("ehr", "http://h/fhir", "4.0.1", ("patient/*.rs",),
                                          "p1"),), ("offline_access",))

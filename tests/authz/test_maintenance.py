@@ -16,9 +16,10 @@ from smartrealm.authz.records import Stores
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.key_rotation import MARGIN, RotatingKeyRing
-from smartrealm.oauth.keys import KeyRing, SqlKeyStore, generate_key
+from smartrealm.oauth.keys import KeyRing, generate_key
 from smartrealm.oauth.store import RefreshToken
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 
 GRANT = Grant("app", "ann", (ServerGrant("ehr", "http://h/fhir", "4.0.1", ("patient/*.rs",)),))
 

@@ -10,9 +10,10 @@ import pytest
 from smartrealm.authz.records import Interaction, Stores, User
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
-from smartrealm.oauth.keys import SqlKeyStore, ensure_keys, generate_key
+from smartrealm.oauth.keys import ensure_keys, generate_key
 from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from smartrealm.client import (
     parse_launch,
 )
 from smartrealm.client.keys import ASSERTION_TYPE
-from smartrealm.realm.useragent import parse_page
+from smartrealm.devtools.useragent import parse_page
 from tests.client.conformance_server import Recorder, Seen
 
 REDIRECT = "http://127.0.0.1:9/callback"

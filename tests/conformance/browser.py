@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from smartrealm.realm.useragent import Form, parse_page
+from smartrealm.devtools.useragent import Form, parse_page
 
 PASSWORDS = {"patient": "patient-demo", "clinician": "clinician-demo"}
 Field = tuple[str, str]

@@ -25,8 +25,9 @@ from typing import Any
 
 import httpx
 
+from smartrealm.core.rs_clients import rs_client_id
 from smartrealm.oauth.registration import EHR_LAUNCH
-from smartrealm.realm.rs_credentials import resource_server_secret, rs_client_id
+from smartrealm.storage.rs_credentials import resource_server_secret
 from tests.conformance.browser import Choices, Visit, drive
 from tests.conformance.conftest import Realm
 from tests.initial_tokens import bearer as registration_bearer

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from smartrealm.realm.useragent import parse_page
+from smartrealm.devtools.useragent import parse_page
 from tests.conformance.checks import check_oauth_error
 from tests.conformance.conftest import Realm
 from tests.conformance.inferno import (

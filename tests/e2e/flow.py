@@ -16,8 +16,8 @@ from smartrealm.client.auth import (
 )
 from smartrealm.client.discovery import discover
 from smartrealm.client.tokens import TokenSet
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.realm.config import RealmConfig
-from smartrealm.realm.useragent import authorize_as_user
 
 REDIRECT_URI = "http://127.0.0.1:9/e2e-callback"
 SCOPE = ("launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs "

@@ -13,10 +13,11 @@ import pytest
 
 from smartrealm.client.auth import AuthorizationRequest, exchange_code
 from smartrealm.client.errors import InvalidGrant, TokenError
-from smartrealm.oauth.keys import KeyRing, SqlKeyStore
+from smartrealm.oauth.keys import KeyRing
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 from tests.e2e.flow import REDIRECT_URI, SCOPE, App, authorize, register_app
 
 pytestmark = pytest.mark.e2e

@@ -1,5 +1,5 @@
 """`smartrealm client add --client-id rs:…` is refused: ``rs:<server id>`` are the resource
-servers' own identities at the introspection endpoint (realm/rs_credentials.py), so a
+servers' own identities at the introspection endpoint (storage/rs_credentials.py), so a
 registered client must never be able to take one."""
 
 from __future__ import annotations

@@ -35,10 +35,10 @@ from smartrealm.client import (
     parse_launch,
     register_client,
 )
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig, default_config_text, load_config
 from smartrealm.realm.runner import AUTH_SERVER, Launch, free_ports, running_realm
-from smartrealm.realm.useragent import authorize_as_user
 from tests.client.conformance_server import serve_app
 from tests.e2e.flow import PASSWORDS, REDIRECT_URI
 from tests.initial_tokens import initial_token

@@ -17,9 +17,9 @@ import pytest
 
 from smartrealm.client.auth import AuthorizationRequest, exchange_code, parse_callback
 from smartrealm.client.tokens import TokenSet
+from smartrealm.devtools.useragent import Form, parse_page
 from smartrealm.realm.config import RealmConfig, default_config_text, load_config
 from smartrealm.realm.runner import AUTH_SERVER, Launch, free_ports, running_realm
-from smartrealm.realm.useragent import Form, parse_page
 from tests.e2e.flow import REDIRECT_URI, App, register_app
 from tests.e2e.flow import authorize as authorize_flow
 

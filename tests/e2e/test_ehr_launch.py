@@ -30,11 +30,11 @@ from smartrealm.client.discovery import discover
 from smartrealm.client.errors import AuthorizationError
 from smartrealm.client.fhir import FhirSession
 from smartrealm.client.tokens import TokenSet
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.oauth.launch import LaunchContext
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.realm.config import RealmConfig, default_config_text
 from smartrealm.realm.runner import AUTH_SERVER
-from smartrealm.realm.useragent import authorize_as_user
 from smartrealm.storage import make_engine
 from tests.e2e.flow import PASSWORDS, REDIRECT_URI
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from smartrealm.client import FileTokenStore
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.oauth.registration import BACKEND_SERVICES
 from smartrealm.realm.config import RealmConfig
-from smartrealm.realm.useragent import authorize_as_user
 from tests.initial_tokens import initial_token
 
 pytestmark = pytest.mark.e2e

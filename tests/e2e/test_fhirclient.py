@@ -19,8 +19,8 @@ from fhirclient import client as fhir_client
 from fhirclient.models.patient import Patient
 from fhirclient.server import FHIRUnauthorizedException
 
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.realm.config import RealmConfig, load_config
-from smartrealm.realm.useragent import authorize_as_user
 from tests.e2e.serve import realm_file, serving
 
 pytestmark = pytest.mark.e2e

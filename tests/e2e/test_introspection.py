@@ -28,8 +28,8 @@ from smartrealm.client.token_endpoint import exchange_code
 from smartrealm.client.tokens import TokenSet
 from smartrealm.oauth.key_rotation import PREPUBLISH, RELOAD_INTERVAL
 from smartrealm.realm.config import RealmConfig, default_config_text, load_config
-from smartrealm.realm.rs_credentials import resource_server_secret
 from smartrealm.realm.runner import AUTH_SERVER, Launch, free_ports, running_realm
+from smartrealm.storage.rs_credentials import resource_server_secret
 from tests.e2e.flow import SCOPE, App, authorize, register_app
 
 pytestmark = pytest.mark.e2e

@@ -25,9 +25,9 @@ from smartrealm.client.auth import AuthorizationRequest, parse_callback, registe
 from smartrealm.client.errors import InvalidGrant, InvalidTarget
 from smartrealm.client.token_endpoint import refresh
 from smartrealm.client.tokens import TokenSet
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.realm.config import RealmConfig, default_config_text, load_config
 from smartrealm.realm.runner import AUTH_SERVER, Launch, free_ports, running_realm
-from smartrealm.realm.useragent import authorize_as_user
 from tests.e2e.flow import PASSWORDS, REDIRECT_URI
 
 pytestmark = pytest.mark.e2e

@@ -27,8 +27,8 @@ from smartrealm.client import (
     parse_callback,
     register_client,
 )
+from smartrealm.devtools.useragent import authorize_as_user
 from smartrealm.realm.config import RealmConfig, load_config
-from smartrealm.realm.useragent import authorize_as_user
 from tests.e2e.flow import PASSWORDS, REDIRECT_URI, SCOPE
 from tests.e2e.serve import realm_file, serving
 from tests.realm.tls_certs import Certificates, make_certificates, tls_table

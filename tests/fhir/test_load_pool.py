@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from smartrealm.core.profiles import supported_types
 from smartrealm.fhir.load_pool import BATCH, POOL_AFTER
 from smartrealm.fhir.loader import load, read_items
-from smartrealm.fhir.params import supported_types
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.storage import make_engine
 

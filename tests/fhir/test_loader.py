@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from smartrealm.cli import app
+from smartrealm.core.profiles import supported_types
 from smartrealm.fhir.loader import load, read_items
-from smartrealm.fhir.params import supported_types
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import load_config
 from smartrealm.storage import make_engine

@@ -18,9 +18,10 @@ from smartrealm.oauth.key_rotation import (
     rotate,
     signing_key,
 )
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyStore, SqlKeyStore, generate_key
+from smartrealm.oauth.keys import DirectoryKeyStore, KeyStore, generate_key
 from smartrealm.oauth.tokens import ID_TOKEN_LIFETIME
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
 
 LIFETIME = 3600
 

@@ -5,13 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartrealm.realm.config import (
-    ConfigError,
-    default_config_text,
-    load_config,
-    normalize_url,
-    parse_config,
-)
+from smartrealm.core.urls import normalize_url
+from smartrealm.realm.config import ConfigError, default_config_text, load_config, parse_config
 
 
 def _default() -> dict:  # type: ignore[type-arg]

@@ -36,7 +36,7 @@ from smartrealm.client.discovery import SmartConfiguration, discover
 from smartrealm.client.planning import ScopePlan, plan_scopes_for
 from smartrealm.client.reuse import check_token_reuse
 from smartrealm.client.tokens import TokenSet
-from smartrealm.realm.config import normalize_url
+from smartrealm.core.urls import normalize_url
 
 DEFAULT_SCOPE = "openid fhirUser launch/patient offline_access patient/*.rs"
 CLIENT_NAME = "smartrealm app CLI"

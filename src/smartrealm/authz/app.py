@@ -40,15 +40,16 @@ from smartrealm.authz.web import make_pages
 from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore, SqlKeyStore
+from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore
 from smartrealm.oauth.metadata import rfc8414_paths
 from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
-from smartrealm.realm.rs_credentials import ensure_all
 from smartrealm.realm.tls import client_verify
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
+from smartrealm.storage.rs_credentials import ensure_all
 
 
 def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,

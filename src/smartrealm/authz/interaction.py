@@ -92,7 +92,8 @@ class InteractionViews(PickerViews):
             return self._login_page(interaction, user.message, user.status)
         self.ctx.stores.interactions.delete(key_hash)
         interaction = replace(interaction, username=user.username, auth_time=self.ctx.now())
-        launched = await launch_login(self.ctx, interaction, user)  # EHR launch (§6.1)
+        launched = await launch_login(self.ctx.realm, self.ctx.patients,  # EHR launch (§6.1)
+                                      self.ctx.stores.patient_index, interaction, user)
         if isinstance(launched, OAuthError):
             return self._deny(key_hash, interaction, launched)
         if launched is not None:  # the launch fixes patient and encounter: no pickers

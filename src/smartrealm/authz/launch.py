@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from smartrealm.authz.patients import resolve_patient
+from smartrealm.authz.patient_index import PatientIndex
+from smartrealm.authz.patients import PatientDirectory, resolve_patient
 from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.core.urls import is_loopback_url
 from smartrealm.oauth.errors import InvalidClientMetadata, InvalidRequest, OAuthError
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.launch import (
@@ -28,10 +30,7 @@ from smartrealm.oauth.launch import (
 from smartrealm.oauth.launch_input import HTTP_URL, LaunchInput
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.oauth.smart_style import style_url
-from smartrealm.realm.config import RealmConfig, ResourceServerConfig, is_loopback_url
-
-if TYPE_CHECKING:  # flow imports this module
-    from smartrealm.authz.flow import AuthzContext
+from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,8 @@ def launch_of(interaction: Interaction) -> LaunchContext | None:
     return LaunchContext.from_dict(data) if isinstance(data, dict) else None
 
 
-async def launch_login(ctx: AuthzContext, interaction: Interaction, user: User
+async def launch_login(realm: RealmConfig, patients: PatientDirectory, index: PatientIndex,
+                       interaction: Interaction, user: User
                        ) -> Interaction | OAuthError | None:
     """After sign-in: None when this is not an EHR launch; an error when the signed-in user
     is not the launch's user or its patient cannot be found; else the interaction with the
@@ -114,13 +114,13 @@ async def launch_login(ctx: AuthzContext, interaction: Interaction, user: User
         return None
     if user.username != launch.user:
         return InvalidRequest("this launch belongs to another user")
-    ehr = ctx.realm.server_by_url(launch.iss)
-    servers = [ctx.realm.server(sid) for sid in interaction.request["servers"]]
-    patients = None if ehr is None else await resolve_patient(
-        ctx.patients, ctx.stores.patient_index, ehr, launch.patient, servers)
-    if patients is None:
+    ehr = realm.server_by_url(launch.iss)
+    servers = [realm.server(sid) for sid in interaction.request["servers"]]
+    found = None if ehr is None else await resolve_patient(
+        patients, index, ehr, launch.patient, servers)
+    if found is None:
         return InvalidRequest("the launch's patient was not found")
-    return replace(interaction, patients=patients)
+    return replace(interaction, patients=found)
 
 
 def with_launch(grant: Grant, interaction: Interaction) -> Grant:

@@ -8,8 +8,6 @@ the EHR base URL (``iss``) and the app's launch URL carrying both (§6.1 step 1)
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 
 from starlette.requests import Request
@@ -22,6 +20,7 @@ from smartrealm.authz.launch import create_launch, ehr_of
 from smartrealm.authz.login_guard import WRONG, LoginRefused
 from smartrealm.authz.records import User
 from smartrealm.authz.web import Pages, no_store_json, oauth_error
+from smartrealm.core.basic_auth import parse_basic
 from smartrealm.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from smartrealm.oauth.launch_input import LaunchInput, parse_launch_input
 from smartrealm.oauth.smart_style import STYLE_PATH, style_document
@@ -30,26 +29,13 @@ MAX_BODY = 64 * 1024
 BASIC_CHALLENGE = 'Basic realm="smartrealm launch API", charset="UTF-8"'
 
 
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """``Authorization: Basic base64(user:password)`` (RFC 7617), or None."""
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep and username else None
-
-
 class LaunchApi:
     def __init__(self, ctx: AuthzContext) -> None:
         self.ctx = ctx
 
     async def _operator(self, request: Request) -> User | LoginRefused:
         """The Basic credentials' user, under the AS's lockout rules (lockout.py)."""
-        credentials = basic_credentials(request.headers.get("authorization"))
+        credentials = parse_basic(request.headers.get("authorization"))  # RFC 7617 as is
         if credentials is None:
             return WRONG
         return await self.ctx.login_guard.sign_in(self.ctx.stores.users, *credentials)

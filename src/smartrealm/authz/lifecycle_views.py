@@ -2,7 +2,7 @@
 
 Who may introspect (RFC 7662 §2.1 requires some authorization):
 * a realm resource server, as its confidential client ``rs:<server id>`` (secret in the
-  AS's database, see ``realm.rs_credentials``), with HTTP Basic or ``client_secret_post``;
+  AS's database, see ``storage.rs_credentials``), with HTTP Basic or ``client_secret_post``;
 * any confidential registered client (``client_secret_basic`` / ``client_secret_post``);
 * anyone holding an active access token of this AS, as ``Authorization: Bearer`` (SMART
   §7.1: "any authorized caller SHALL be able to authenticate with ... a Bearer token").

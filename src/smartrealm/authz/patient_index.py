@@ -39,7 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.core.urls import normalize_url
+from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.patient_links import linking_value as linking_value  # re-exported
 from smartrealm.realm.sample_data import ID_PREFIX, mrn, patient_id
 

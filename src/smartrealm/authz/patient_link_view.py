@@ -25,9 +25,9 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.patient_index import PatientLink
-from smartrealm.authz.patients import FHIR_ID
 from smartrealm.authz.server_clients import authenticate_server, presented_server
 from smartrealm.authz.web import form_params, no_store_json, oauth_error
+from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, OAuthError
 from smartrealm.realm.config import ResourceServerConfig
 from smartrealm.realm.patient_links import (
@@ -51,7 +51,7 @@ def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
 
 def _patient(params: Mapping[str, Sequence[str]]) -> str:
     patient = _one(params, PATIENT)
-    if patient is None or not FHIR_ID.match(patient):
+    if patient is None or not is_fhir_id(patient):
         raise InvalidRequest(f"{PATIENT} must be the FHIR id of a Patient on this server")
     return patient
 

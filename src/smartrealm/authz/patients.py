@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,12 +21,12 @@ from typing import Any, Protocol
 import httpx
 
 from smartrealm.authz.patient_index import PatientIndex
+from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.oauth.tokens import SELF_SCOPE, TokenMinter
 from smartrealm.realm.config import ResourceServerConfig
 
 log = logging.getLogger(__name__)
 # FHIR id grammar: checked before an id (from a form or a server) goes into a URL.
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 FHIR_JSON = "application/fhir+json"
 PAGE_SIZE = 25  # patients per picker page
 ENCOUNTER_SCOPE = "system/Encounter.rs"
@@ -103,7 +102,7 @@ class HttpPatientDirectory:
         self._system = identifier_system
 
     def _summary(self, resource: dict[str, Any]) -> PatientSummary | None:
-        if resource.get("resourceType") != "Patient" or not FHIR_ID.match(
+        if resource.get("resourceType") != "Patient" or not is_fhir_id(
                 str(resource.get("id", ""))):
             return None
         mrn = next((i.get("value") for i in resource.get("identifier", [])
@@ -156,7 +155,7 @@ class HttpPatientDirectory:
                          ) -> list[EncounterSummary]:
         """The patient's encounters on ``server``, newest first (with a self-token for
         ``system/Encounter.rs``)."""
-        if not FHIR_ID.match(patient_id):
+        if not is_fhir_id(patient_id):
             return []
         bundle = await self._get(server, "Encounter", {
             "patient": patient_id, "_count": str(MAX_ENCOUNTERS)}, ENCOUNTER_SCOPE) or {}
@@ -167,7 +166,7 @@ class HttpPatientDirectory:
 
     async def read(self, server: ResourceServerConfig, patient_id: str
                    ) -> PatientSummary | None:
-        if not FHIR_ID.match(patient_id):
+        if not is_fhir_id(patient_id):
             return None
         resource = await self._get(server, f"Patient/{patient_id}")
         return None if resource is None else self._summary(resource)
@@ -175,7 +174,7 @@ class HttpPatientDirectory:
 
 def _encounter(resource: Any) -> EncounterSummary | None:
     if not isinstance(resource, dict) or resource.get("resourceType") != "Encounter" \
-            or not FHIR_ID.match(str(resource.get("id", ""))):
+            or not is_fhir_id(str(resource.get("id", ""))):
         return None
     kinds = [t.get("text") or next((c.get("display") for c in t.get("coding", [])), None)
              for t in resource.get("type", []) if isinstance(t, dict)]

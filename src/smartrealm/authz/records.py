@@ -14,7 +14,7 @@ from smartrealm.authz.patient_index import PatientIndex
 from smartrealm.oauth.assertions import ReplayCache
 from smartrealm.oauth.store import ClientStore, CodeStore, RefreshStore
 from smartrealm.oauth.token_registry import TokenRegistry
-from smartrealm.realm.rs_credentials import RsCredentialStore
+from smartrealm.storage.rs_credentials import RsCredentialStore
 
 INTERACTION_LIFETIME = 600  # seconds a user has to log in and decide
 STAGES = ("login", "patient", "encounter", "consent")

@@ -1,5 +1,5 @@
 """The realm's resource servers as clients of the AS: each authenticates as its confidential
-client ``rs:<server id>`` with the secret kept in the AS's database (realm/rs_credentials.py),
+client ``rs:<server id>`` with the secret kept in the AS's database (storage/rs_credentials.py),
 with HTTP Basic (RFC 6749 §2.3.1) or, without an Authorization header, ``client_id`` and
 ``client_secret`` in the form body (``client_secret_post``).
 
@@ -10,17 +10,15 @@ counted by the same failure throttle as registered clients' (client_guard.py).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 from collections.abc import Mapping, Sequence
-from urllib.parse import unquote_plus
 
 from smartrealm.authz.flow import AuthzContext
+from smartrealm.core.basic_auth import client_credentials
+from smartrealm.core.rs_clients import server_id_of
 from smartrealm.oauth.client_auth import FailureThrottle
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, TooManyFailures
 from smartrealm.realm.config import ResourceServerConfig
-from smartrealm.realm.rs_credentials import server_id_of
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -30,25 +28,11 @@ def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def basic_pair(authorization: str) -> tuple[str, str] | None:
-    """(client_id, secret) of a Basic header, split at the LAST colon: ``rs:<id>`` holds a
-    colon that a client may not have form-encoded (RFC 6749 §2.3.1 says it should)."""
-    scheme, _, value = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, secret = decoded.rpartition(":")
-    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
-
-
 def presented_server(authorization: str | None, params: Mapping[str, Sequence[str]]
                      ) -> tuple[str, str] | None:
     """The (client_id, secret) of a caller presenting an ``rs:`` client; None for anyone
     else (another client, a Bearer token, no credentials)."""
-    pair = basic_pair(authorization) if authorization else None
+    pair = client_credentials(authorization) if authorization else None
     if pair is None and not authorization:
         client_id, secret = _single(params, "client_id"), _single(params, "client_secret")
         pair = (client_id, secret) if client_id and secret is not None else None

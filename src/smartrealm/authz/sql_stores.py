@@ -40,8 +40,8 @@ from smartrealm.oauth.store import (
     RefreshToken,
     RefreshTokenState,
 )
-from smartrealm.realm.rs_credentials import sql_rs_credentials
 from smartrealm.storage import add_missing_columns
+from smartrealm.storage.rs_credentials import sql_rs_credentials
 
 # Refresh-token rows are purged this long after they expire.
 REFRESH_RETENTION = 86400

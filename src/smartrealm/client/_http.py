@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from smartrealm.realm.config import normalize_url
+from smartrealm.core.urls import normalize_url
 
 __all__ = ["is_absolute_http", "json_object", "normalize_url", "resolve_against_base", "strip"]
 

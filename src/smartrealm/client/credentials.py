@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import quote_plus
 
 from smartrealm.client.errors import ClientUsageError
 from smartrealm.client.keys import ASSERTION_TYPE, ClientKey
+from smartrealm.core.basic_auth import encode_client_credentials
 
 Form = dict[str, str | list[str]]
 
@@ -62,8 +61,7 @@ class PrivateKeyJwt:
 def basic_credentials(client_id: str, client_secret: str) -> str:
     """``Authorization`` header value for client_secret_basic (RFC 6749 §2.3.1: each part
     form-urlencoded before base64; for the usual ASCII values that changes nothing)."""
-    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
+    return encode_client_credentials(client_id, client_secret)
 
 
 def credentials_for(

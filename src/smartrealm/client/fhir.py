@@ -34,12 +34,10 @@ from smartrealm.client.errors import (
     ForeignNextLink,
 )
 from smartrealm.client.tokens import TokenSet
+from smartrealm.core.fhir_ids import FHIR_ID, RESOURCE_TYPE  # keep input out of the path
 
 # Given the access token a server refused, return a fresh TokenSet (see TokenRefresher).
 Refresher = Callable[[str], Awaitable[TokenSet]]
-# FHIR R4 id and resource-type grammars: keep caller input from changing the URL path.
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 # RFC 7235 auth-param: token "=" ( token / quoted-string ).
 AUTH_PARAM = re.compile(r'([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)')
 

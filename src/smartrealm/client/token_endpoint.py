@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,8 +26,19 @@ from smartrealm.client.credentials import (
 from smartrealm.client.errors import ClientUsageError, TokenError, authorization_error
 from smartrealm.client.tokens import TokenSet
 
-if TYPE_CHECKING:
-    from smartrealm.client.auth import AuthorizationRequest
+
+class AuthorizationRequest(Protocol):
+    """What a code exchange needs of the authorization request that produced the code
+    (``client.auth.AuthorizationRequest``): its client, redirect URI and PKCE verifier."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def redirect_uri(self) -> str: ...
+
+    @property
+    def code_verifier(self) -> str: ...
 
 __all__ = ["basic_credentials", "exchange_code", "post_token_request", "refresh"]
 

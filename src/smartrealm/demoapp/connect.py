@@ -20,9 +20,9 @@ from smartrealm.client import (
     check_token_reuse,
     discover,
 )
+from smartrealm.core.urls import normalize_url
 from smartrealm.demoapp.sessions import Connection
 from smartrealm.demoapp.settings import EHR_LAUNCH_SCOPE, STANDALONE_SCOPE, DemoSettings
-from smartrealm.realm.config import normalize_url
 
 ROLE_NAMES = {"ehr": "EHR", "imaging": "Imaging"}
 

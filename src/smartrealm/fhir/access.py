@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from smartrealm.core.profiles import WRITE_LETTERS
 from smartrealm.guard import AccessContext
 from smartrealm.oauth.scopes import ResourceScope
 
@@ -44,7 +45,6 @@ from .query import AnyOf, Clause, IdValue, ReferenceValue
 from .search import parse_param
 
 INTERACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-WRITE_LETTERS = frozenset("cud")
 
 
 @dataclass(frozen=True)

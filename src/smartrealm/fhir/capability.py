@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from smartrealm.core.profiles import supported_types
 from smartrealm.oauth import metadata
 from smartrealm.oauth.metadata import MULTI_AUD
 from smartrealm.realm.config import ResourceServerConfig
 
 from .interactions import scope_suffix, system_interactions, type_interactions, writable
-from .params import search_capability, supported_types
+from .params import search_capability
 from .settings import FhirSettings
 
 NON_RESOURCE_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access")

@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smartrealm.core.fhir_ids import ID_PATTERN, TYPE_PATTERN
+
 # A letters-only type and a FHIR id (http://hl7.org/fhir/R4/datatypes.html#id): never
 # ``_history``, ``_search``, ``metadata``-style single segments or ``.well-known``.
-_TYPE_AND_ID = r"/([A-Z][A-Za-z]{0,63})/([A-Za-z0-9\-.]{1,64})"
+_TYPE_AND_ID = rf"/({TYPE_PATTERN})/({ID_PATTERN})"
 
 ReadResponder = Callable[[str | None, str, str], Awaitable[Response]]
 

@@ -4,7 +4,6 @@ web layer runs them in a worker thread."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +11,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from typing import Any
 
+from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.guard import AccessContext
 
 from .access import authorize
@@ -20,8 +20,6 @@ from .query import AnyOf, Clause, IdValue
 from .repository import ResourceRepository, StoredResource
 from .searchset import Searcher
 from .settings import FhirSettings
-
-_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class FhirService:
     def read(self, ctx: AccessContext, resource_type: str, resource_id: str) -> FhirResponse:
         self.check_type(resource_type)
         permit = authorize(ctx, resource_type, "r", base_url=self.settings.base_url)
-        if not _FHIR_ID.match(resource_id):
+        if not is_fhir_id(resource_id):
             raise BadRequest(f"{resource_id!r} is not a valid FHIR id")
         stored = self.repository.get(resource_type, resource_id)
         if stored is None:

@@ -4,16 +4,14 @@ which elements). The SQL store writes them next to the resource on every write."
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from smartrealm.core.fhir_ids import is_fhir_id, is_resource_type
+
 from .dates import parse_range, period_range
 from .params import SearchParam, search_params
-
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
 
 
 class IndexEntry(NamedTuple):
@@ -107,7 +105,7 @@ def strings(element: Any) -> Iterator[str]:
 def parse_local_reference(reference: str) -> tuple[str, str] | None:
     """``Type/id`` (optionally ``Type/id/_history/v``) → (type, id); anything else None."""
     parts = reference.split("/")
-    if len(parts) in (2, 4) and _TYPE.match(parts[0]) and _ID.match(parts[1]):
+    if len(parts) in (2, 4) and is_resource_type(parts[0]) and is_fhir_id(parts[1]):
         if len(parts) == 4 and parts[2] != "_history":
             return None
         return parts[0], parts[1]

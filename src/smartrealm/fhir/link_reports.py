@@ -4,7 +4,7 @@ across servers").
 
 The FHIR server never writes the AS's index itself: it reports each change with
 ``POST {issuer}/patient-index``, authenticated as its own confidential client
-``rs:<server id>`` (the same credentials it introspects with, realm/rs_credentials.py), and
+``rs:<server id>`` (the same credentials it introspects with, storage/rs_credentials.py), and
 the AS accepts it only for this server's records.
 
 Reliability: the write has committed before the report is sent, so a report that cannot be
@@ -27,9 +27,11 @@ import anyio.from_thread
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartrealm.core.rs_clients import rs_client_id
+from smartrealm.guard.introspection import basic_auth
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.patient_links import report_form
-from smartrealm.realm.rs_credentials import basic_auth, resource_server_secret, rs_client_id
+from smartrealm.storage.rs_credentials import resource_server_secret
 
 from .linking import LinkChange
 

@@ -129,15 +129,6 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
 }
 
 # Types each sample-data profile serves; "empty" is a general-purpose server.
-PROFILE_TYPES: dict[str, tuple[str, ...]] = {
-    "ehr": ("Patient", "Practitioner", "Organization", "Encounter", "Condition", "Observation",
-            "DiagnosticReport", "MedicationRequest", "AllergyIntolerance", "Procedure",
-            "DocumentReference"),
-    "imaging": ("Patient", "ImagingStudy", "DiagnosticReport", "Endpoint"),
-    "lab": ("Patient", "Observation", "DiagnosticReport"),
-    "empty": tuple(SEARCH_PARAMS),
-}
-
 # The search parameter that places a resource in the Patient compartment
 # (http://hl7.org/fhir/R4/compartmentdefinition-patient.html). Types absent here
 # (Practitioner, Organization, Endpoint) are not patient data: a patient/ scope reaches all
@@ -155,10 +146,6 @@ COMPARTMENT_PARAM: dict[str, str] = {
 RESULT_PARAMS = frozenset({"_count", "_offset", "_format", "_sort", "_summary", "_total",
                            "_include", "_revinclude", "_pretty"})
 SORTABLE_KINDS = frozenset({"date", "string", "token"})
-
-
-def supported_types(profile: str) -> tuple[str, ...]:
-    return PROFILE_TYPES.get(profile, PROFILE_TYPES["empty"])
 
 
 def search_params(resource_type: str) -> dict[str, SearchParam]:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smartrealm.core.prefer import prefers_strict_handling
 from smartrealm.guard import AccessContext
 
 from .bundles import BundleService
@@ -56,11 +57,6 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _strict(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
-    return "handling=strict" in prefer.replace(";", ",").split(",")
-
-
 def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: FhirService,
                 authenticate: Authenticate, links: LinkReporter | None = None
                 ) -> list[BaseRoute]:
@@ -80,20 +76,20 @@ def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: F
     async def system_history(request: Request) -> Response:
         ctx = await authenticate(request)
         params = parse_history_params(list(request.query_params.multi_items()),
-                                      strict=_strict(request))
+                                      strict=prefers_strict_handling(request.headers.get("prefer")))
         return await call(history.system, ctx, params)
 
     async def type_history(request: Request) -> Response:
         ctx = await authenticate(request)
         params = parse_history_params(list(request.query_params.multi_items()),
-                                      strict=_strict(request))
+                                      strict=prefers_strict_handling(request.headers.get("prefer")))
         return await call(history.type_history, ctx,
                           request.path_params["resource_type"], params)
 
     async def instance_history(request: Request) -> Response:
         ctx = await authenticate(request)
         params = parse_history_params(list(request.query_params.multi_items()),
-                                      strict=_strict(request))
+                                      strict=prefers_strict_handling(request.headers.get("prefer")))
         path = request.path_params
         return await call(history.instance, ctx, path["resource_type"],
                           path["resource_id"], params)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from smartrealm.realm.config import normalize_url
+from smartrealm.core.fhir_ids import is_resource_type
+from smartrealm.core.urls import normalize_url
 
 from .dates import parse_range
 from .errors import BadRequest
@@ -94,7 +95,7 @@ def parse_reference(param: SearchParam, modifier: str, raw: str,
                     base_url: str) -> ReferenceValue:
     """``Type/id``, a bare ``id`` (of the param's target type), or an absolute URL; on our
     own base the URL is the same as the relative reference."""
-    if modifier and not re.fullmatch(r"[A-Z][A-Za-z]{0,63}", modifier):
+    if modifier and not is_resource_type(modifier):
         raise BadRequest(f"modifier :{modifier} is not supported on {param.name}")
     if "://" in raw:
         try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from smartrealm.core.profiles import supported_types
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
-from .params import supported_types
 from .search import DEFAULT_COUNT, MAX_COUNT
 
 

@@ -8,12 +8,12 @@ the very same steps for each of its entries."""
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.guard import AccessContext
 
 from .access import Permit, authorize, check_named_patients, require_match
@@ -35,11 +35,9 @@ from .settings import FhirSettings
 from .validation import parse_json, validate_resource
 from .versioning import outcome_information, return_preference
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # R4 datatypes.html#id
-
 
 def check_id(resource_id: str) -> str:
-    if not FHIR_ID.match(resource_id):
+    if not is_fhir_id(resource_id):
         raise BadRequest(f"{resource_id[:80]!r} is not a valid FHIR id")
     return resource_id
 

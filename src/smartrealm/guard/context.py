@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
-from smartrealm.realm.config import normalize_url
 
 from .errors import TokenRejected
 

@@ -15,13 +15,15 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
 import httpx
 
-from smartrealm.realm.config import RealmConfig, normalize_url
-from smartrealm.realm.rs_credentials import basic_auth, resource_server_secret, rs_client_id
+from smartrealm.core.basic_auth import encode_client_credentials
+from smartrealm.core.rs_clients import rs_client_id
+from smartrealm.core.urls import normalize_url
+from smartrealm.realm.config import RealmConfig
 
 from .context import AccessContext, access_context
 from .errors import KeySetUnavailable, TokenRejected
@@ -30,6 +32,22 @@ from .validator import TokenValidator
 log = logging.getLogger(__name__)
 CACHE_TTL = 30.0
 CACHE_SIZE = 1024
+
+
+class _ClientBasic(httpx.Auth):
+    def __init__(self, header: str) -> None:
+        self._header = header
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def basic_auth(client_id: str, secret: str) -> httpx.Auth:
+    """How a resource server authenticates to the AS (introspection, patient-index reports):
+    HTTP Basic with client_id and secret each form-encoded first (RFC 6749 §2.3.1), exactly
+    as ``core.basic_auth`` encodes and the AS decodes them."""
+    return _ClientBasic(encode_client_credentials(client_id, secret))
 
 
 class TokenChecker(Protocol):
@@ -113,18 +131,24 @@ class IntrospectionValidator:
             self._cache.popitem(last=False)
 
     @classmethod
-    def for_server(cls, realm: RealmConfig, server_id: str, http: httpx.AsyncClient,
-                   **options: Any) -> IntrospectionValidator:
-        """Realm server ``server_id`` as client ``rs:<id>`` (secret from the AS database)."""
+    def for_server(cls, realm: RealmConfig, server_id: str, http: httpx.AsyncClient, *,
+                   secret: str, **options: Any) -> IntrospectionValidator:
+        """Realm server ``server_id`` as client ``rs:<id>`` with its ``secret`` — given as a
+        value: the guard opens no database."""
         return cls(endpoint=realm.auth_server.introspection_endpoint,
                    issuer=realm.auth_server.issuer, audience=realm.server(server_id).base_url,
-                   client_id=rs_client_id(server_id),
-                   secret=resource_server_secret(realm, server_id), http=http, **options)
+                   client_id=rs_client_id(server_id), secret=secret, http=http, **options)
 
 
-def checker_for_server(realm: RealmConfig, server_id: str,
-                       http: httpx.AsyncClient) -> TokenChecker:
-    """The check the configuration asks for: ``resource_servers[].token_check``."""
+def checker_for_server(realm: RealmConfig, server_id: str, http: httpx.AsyncClient,
+                       secret: Callable[[], str] | None = None) -> TokenChecker:
+    """The check the configuration asks for: ``resource_servers[].token_check``.
+    ``secret`` yields the server's ``rs:`` secret; it is asked for only in introspection
+    mode, and that mode without it is a configuration error, never an unauthenticated
+    introspection."""
     if realm.server(server_id).token_check == "introspection":
-        return IntrospectionValidator.for_server(realm, server_id, http)
+        if secret is None:
+            raise ValueError(f"{server_id}: token_check = introspection needs the server's "
+                             "rs: client secret")
+        return IntrospectionValidator.for_server(realm, server_id, http, secret=secret())
     return TokenValidator.for_server(realm, server_id, http)

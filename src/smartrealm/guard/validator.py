@@ -17,7 +17,8 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
 
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.core.urls import normalize_url
+from smartrealm.realm.config import RealmConfig
 
 from .context import AccessContext, access_context
 from .errors import TokenRejected

@@ -21,10 +21,10 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jws import CompactSignature
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS, JwksError, select_key
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
-from smartrealm.realm.config import normalize_url
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_LIFETIME = 300  # §4.5: exp "no more than 5 minutes in the future"

@@ -12,13 +12,11 @@ the lock ends. Assertions are not throttled: a signature cannot be guessed."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import unquote_plus
 
+from smartrealm.core.basic_auth import client_credentials
 from smartrealm.oauth.assertions import AssertionVerifier, uses_assertion
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, TooManyFailures
@@ -79,19 +77,12 @@ def _single(form: Mapping[str, Sequence[str]], name: str) -> str | None:
 
 
 def parse_basic(header: str) -> tuple[str, str]:
-    """``Basic base64(id:secret)``. RFC 6749 §2.3.1 form-encodes each part first; SMART's
-    example does not, and decoding plain ASCII is a no-op, so both forms work."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value.strip():
-        raise InvalidClient("unsupported Authorization scheme")
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("malformed Basic credentials") from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep or not client_id:
+    """``Basic base64(id:secret)``, each part form-decoded (core.basic_auth); anything else
+    is ``invalid_client``."""
+    pair = client_credentials(header)
+    if pair is None:
         raise InvalidClient("malformed Basic credentials")
-    return unquote_plus(client_id), unquote_plus(secret)
+    return pair
 
 
 def extract_credentials(authorization: str | None,

@@ -2,7 +2,8 @@
 RFC 9068 access tokens use the same keys).
 
 Keys live behind ``KeyStore``: in the realm database (``auth_server.key_storage =
-"database"``) or as one JSON file per key in a directory (any other value is that path).
+"database"``, ``storage.key_store.SqlKeyStore``) or as one JSON file per key in a directory
+(any other value is that path).
 The newest key signs; every stored key is published so tokens signed before a rotation
 still verify. The AS itself uses ``key_rotation.RotatingKeyRing``, which follows the store
 while running and publishes retired keys only as long as their tokens can be valid.
@@ -20,8 +21,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from joserfc.jwk import KeySet, RSAKey
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select
-from sqlalchemy.exc import IntegrityError
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -63,7 +62,7 @@ class KeyStore(Protocol):
         ...
 
 
-def _new_secret_key() -> str:
+def new_secret_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
@@ -73,73 +72,14 @@ def generate_key(now: int | None = None) -> SigningKey:
     return SigningKey(kid=str(key.kid), key=key, created_at=int(now or time.time()))
 
 
-def _to_json(key: SigningKey) -> str:
+def key_to_json(key: SigningKey) -> str:
     return json.dumps({"created_at": key.created_at, "jwk": key.key.as_dict(private=True)})
 
 
-def _from_json(text: str) -> SigningKey:
+def key_from_json(text: str) -> SigningKey:
     data = json.loads(text)
     key = RSAKey.import_key(data["jwk"])
     return SigningKey(kid=str(key.kid), key=key, created_at=int(data["created_at"]))
-
-
-class SqlKeyStore:
-    """Keys in table ``as_signing_keys`` of the realm database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._metadata = MetaData()
-        self._table = Table(
-            "as_signing_keys", self._metadata,
-            Column("kid", String(128), primary_key=True),
-            Column("created_at", Integer, nullable=False),
-            Column("key_json", Text, nullable=False),
-        )
-        self._secret_keys = Table(
-            "as_secret_keys", self._metadata,
-            Column("name", String(128), primary_key=True),
-            Column("key_b64", Text, nullable=False),
-            Column("created_at", Integer, nullable=False),
-        )
-
-    def create_tables(self) -> None:
-        self._metadata.create_all(self._engine)
-
-    def load(self) -> list[SigningKey]:
-        query = select(self._table.c.key_json).order_by(self._table.c.created_at)
-        with self._engine.connect() as conn:
-            return [_from_json(row.key_json) for row in conn.execute(query)]
-
-    def add(self, key: SigningKey) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._table.insert().values(
-                kid=key.kid, created_at=key.created_at, key_json=_to_json(key)))
-
-    def remove(self, kid: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(delete(self._table).where(self._table.c.kid == kid))
-
-    def version(self) -> str:
-        t = self._table
-        with self._engine.connect() as conn:
-            count, newest = conn.execute(select(func.count(), func.max(t.c.created_at))).one()
-        return f"{count}:{newest}"
-
-    def secret_key(self, name: str) -> bytes:
-        t = self._secret_keys
-        query = select(t.c.key_b64).where(t.c.name == name)
-        with self._engine.connect() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-        if found is None:
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(t.insert().values(name=name, key_b64=_new_secret_key(),
-                                                   created_at=int(time.time())))
-            except IntegrityError:
-                pass  # another process created it first: use that one
-            with self._engine.connect() as conn:
-                found = conn.execute(query).scalar_one()
-        return base64.b64decode(found)
 
 
 class DirectoryKeyStore:
@@ -151,7 +91,7 @@ class DirectoryKeyStore:
     def load(self) -> list[SigningKey]:
         if not self._dir.is_dir():
             return []
-        keys = [_from_json(p.read_text("utf-8")) for p in sorted(self._dir.glob("*.json"))]
+        keys = [key_from_json(p.read_text("utf-8")) for p in sorted(self._dir.glob("*.json"))]
         return sorted(keys, key=lambda k: k.created_at)
 
     def add(self, key: SigningKey) -> None:
@@ -159,7 +99,7 @@ class DirectoryKeyStore:
         path = self._dir / f"{key.kid}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(_to_json(key))
+            handle.write(key_to_json(key))
 
     def remove(self, kid: str) -> None:
         (self._dir / f"{kid}.json").unlink(missing_ok=True)
@@ -179,7 +119,7 @@ class DirectoryKeyStore:
             temp = self._dir / f".{name}.{secrets.token_hex(8)}.tmp"
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(_new_secret_key())
+                handle.write(new_secret_key())
             try:
                 os.link(temp, path)
             except FileExistsError:

@@ -15,10 +15,11 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.errors import InvalidRequest, InvalidScope, add_query
 from smartrealm.oauth.resources import Audience
 from smartrealm.oauth.scopes import ScopeSet
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.realm.config import RealmConfig
 
 LAUNCH_LIFETIME = 300  # seconds: a launch id lives at most 5 minutes (docs/behaviour.md)
 LAUNCH_SCOPE = "launch"

@@ -14,15 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from smartrealm.core.fhir_ids import FHIR_ID, ID_PATTERN, RESOURCE_TYPE, TYPE_PATTERN
 from smartrealm.oauth.errors import InvalidRequest
 from smartrealm.oauth.resources import is_absolute_uri
 
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-REFERENCE = re.compile(r"(?P<type>[A-Z][A-Za-z]{1,63})/[A-Za-z0-9\-.]{1,64}"
-                       r"(/_history/[A-Za-z0-9\-.]{1,64})?")
-CANONICAL = re.compile(r"https?://\S+/(?P<type>[A-Z][A-Za-z]{1,63})/[A-Za-z0-9\-.]{1,64}"
-                       r"(\|\S+)?")
+REFERENCE = re.compile(rf"(?P<type>{TYPE_PATTERN})/{ID_PATTERN}(/_history/{ID_PATTERN})?")
+CANONICAL = re.compile(rf"https?://\S+/(?P<type>{TYPE_PATTERN})/{ID_PATTERN}(\|\S+)?")
 HTTP_URL = re.compile(r"https?://[^\s#/?]+(/[^\s#]*)?")
 ITEM_KEYS = frozenset({"reference", "canonical", "identifier", "type", "role"})
 TOP_LEVEL_TYPES = frozenset({"Patient", "Encounter"})

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartrealm.fhir.interactions import server_letters
-from smartrealm.fhir.params import supported_types as profile_types
+from smartrealm.core.profiles import server_letters
+from smartrealm.core.profiles import supported_types as profile_types
 from smartrealm.oauth.scope_algebra import meet, minimal, with_letters
 from smartrealm.oauth.scopes import LETTERS, ResourceScope, ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.realm.config import ResourceServerConfig

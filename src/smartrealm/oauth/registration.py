@@ -29,6 +29,8 @@ from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 
+from smartrealm.core.rs_clients import PREFIX as RS_PREFIX
+from smartrealm.core.urls import is_loopback_url
 from smartrealm.oauth.client_jwks import JwksError, check_jwks
 from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.errors import (
@@ -46,8 +48,7 @@ from smartrealm.oauth.store import (
     Client,
 )
 from smartrealm.realm.addresses import AddressPolicy, literal_address
-from smartrealm.realm.config import RealmConfig, is_loopback_url
-from smartrealm.realm.rs_credentials import PREFIX as RS_PREFIX
+from smartrealm.realm.config import RealmConfig
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"

@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+from smartrealm.core.fhir_ids import is_resource_type
+
 CONTEXTS = ("patient", "user", "system")
 LETTERS = "cruds"
 V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 # §5.1: the suffix must keep the order c r u d s (so ".read" is never read as ".rd").
 _V2_SUFFIX = re.compile(r"^c?r?u?d?s?$")
-_TYPE = re.compile(r"^(\*|[A-Z][A-Za-z]{0,63})$")
 _RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/([^./?]+)\.([^?]+)(?:\?(.*))?$")
 
 
@@ -85,7 +86,7 @@ def parse_scope(token: str) -> ResourceScope | None:
     if match is None:
         raise ScopeSyntaxError(f"malformed resource scope {token!r}")
     _, resource_type, suffix, query = match.groups()
-    if not _TYPE.match(resource_type):
+    if resource_type != "*" and not is_resource_type(resource_type):
         raise ScopeSyntaxError(f"bad resource type in scope {token!r}")
     letters, version = _permissions(token, suffix)
     params = _params(token, query) if query is not None else ()

@@ -4,7 +4,6 @@ value by its key (``resource_servers[1].base_url: ...``), never with a traceback
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from smartrealm.core.profiles import PROFILES
+from smartrealm.core.urls import is_loopback_url, normalize_url
 from smartrealm.realm import toml_values as v
 from smartrealm.realm.addresses import AddressPolicy, IPNetwork, parse_networks
 from smartrealm.realm.tls import TlsConfig, parse_tls
@@ -19,7 +20,6 @@ from smartrealm.realm.toml_values import ConfigError as ConfigError
 
 DEFAULT_CONFIG_NAME = "default_realm.toml"
 MODES = ("server", "proxy")
-PROFILES = ("ehr", "imaging", "lab", "empty")
 # How a resource server checks access tokens: their signature (default) or by asking the AS
 # (RFC 7662), which also sees revocations (guard/introspection.py).
 TOKEN_CHECKS = ("jwt", "introspection")
@@ -29,24 +29,6 @@ UPSTREAM_AUTHS = ("realm", "none")
 REGISTRATION_MODES = ("auto", "open", "closed")
 # Query parameter of a PostgreSQL URL naming the schema of one component.
 SCHEMA_PARAM = "smartrealm_schema"
-
-
-def normalize_url(url: str) -> str:
-    """Scheme and host lower-cased, no trailing slash: the form compared for audiences
-    (docs/behaviour.md: "normalised: scheme and host case, trailing slash")."""
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -16,25 +16,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smartrealm.fhir.app import (
-    FhirJSONResponse,
-    _exception_handlers,
-    _middleware,
-    authenticate,
-    mount_at_base,
-)
 from smartrealm.fhir.capability import capability_statement, smart_configuration
 from smartrealm.fhir.errors import MethodNotAllowed, NotFound
+from smartrealm.fhir.http import (
+    FhirJSONResponse,
+    authenticate,
+    exception_handlers,
+    middleware,
+    mount_at_base,
+)
 from smartrealm.fhir.reply import Reply
 from smartrealm.fhir.rest import read_body, render_reply
 from smartrealm.fhir.search import form_params
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.validation import check_media_type
 from smartrealm.guard import AccessContext, TokenChecker, checker_for_server
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyStore, SqlKeyStore
+from smartrealm.oauth.keys import DirectoryKeyStore, KeyStore
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import SqlKeyStore
+from smartrealm.storage.rs_credentials import resource_server_secret
 
 from .reads import ProxyReads
 from .rules import ScopeJudge
@@ -76,8 +78,8 @@ def create_proxy_app(settings: FhirSettings, upstream: Upstream,
         *[Route(path, guarded(handler), methods=[method])
           for path, method, handler in _table(reads, writes)],
     ]
-    return Starlette(routes=routes, middleware=_middleware(),
-                     exception_handlers=_exception_handlers(settings.base_url))
+    return Starlette(routes=routes, middleware=middleware(),
+                     exception_handlers=exception_handlers(settings.base_url))
 
 
 def _table(reads: ProxyReads, writes: ProxyWrites) -> list[tuple[str, str, Handler]]:
@@ -191,7 +193,8 @@ def build_proxy_server(realm: RealmConfig, server_id: str,
     upstream (both default to one client of the proxy's own; tests pass in-process ones)."""
     server = realm.server(server_id)
     client = http or httpx.AsyncClient(timeout=30.0, verify=client_verify(realm.tls))
-    validator = checker_for_server(realm, server_id, client)
+    validator = checker_for_server(realm, server_id, client,
+                                   secret=lambda: resource_server_secret(realm, server_id))
     upstream = Upstream(server.upstream, upstream_http or client,
                         credentials or upstream_credentials(realm, server_id))
     proxy = create_proxy_app(FhirSettings(realm, server_id), upstream, validator)

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy.exc import DBAPIError
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.fhir.errors import FhirError, ServiceUnavailable
 from smartrealm.oauth.keys import KeyRing, KeyStore
 from smartrealm.oauth.tokens import TokenMinter
-from smartrealm.realm.config import normalize_url
 
 FHIR_JSON = "application/fhir+json"
 UPSTREAM_SCOPE = "system/*.cruds"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import sqlite
 
+from smartrealm.core.fhir_ids import is_fhir_id, is_resource_type
 from smartrealm.fhir.query import Criterion, Page, PageQuery
 from smartrealm.fhir.repository import HistoryQuery, StoredResource
 
@@ -23,11 +23,6 @@ from .planning import AFTER_LOAD, WHILE_GROWING, refresh_statistics
 from .reindex import ensure_search_index, write_index
 from .search import run_page
 from .tables import history, metadata, resources
-
-# http://hl7.org/fhir/R4/datatypes.html#id
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
-
 
 # Built once and executed with parameters: building a statement per row was most of a
 # bulk load's time (as in sql/reindex.py).
@@ -220,10 +215,10 @@ def _checked_top(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _checked(stored: dict[str, Any]) -> dict[str, Any]:
     resource_type = stored.get("resourceType")
-    if not isinstance(resource_type, str) or not _TYPE.match(resource_type):
+    if not isinstance(resource_type, str) or not is_resource_type(resource_type):
         raise ValueError("resourceType is missing or invalid")
     stored.setdefault("id", str(uuid.uuid4()))
-    if not isinstance(stored["id"], str) or not FHIR_ID.match(stored["id"]):
+    if not isinstance(stored["id"], str) or not is_fhir_id(stored["id"]):
         raise ValueError(f"invalid resource id {stored['id']!r}")
     if not isinstance(stored.get("meta", {}), dict):
         raise ValueError("meta must be an object")

@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.oauth.store import RefreshStore, RefreshTokenState
 from smartrealm.oauth.token_registry import TokenRegistry
 from smartrealm.oauth.tokens import SELF_CLIENT_ID
-from smartrealm.realm.config import ResourceServerConfig, normalize_url
+from smartrealm.realm.config import ResourceServerConfig
 
 INACTIVE: dict[str, Any] = {"active": False}
 # RFC 7662 §2.2 plus SMART §7.1: the access token's claims an answer echoes.

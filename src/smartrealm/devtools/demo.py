@@ -29,10 +29,11 @@ from smartrealm.client.errors import FhirUnauthorized, SmartClientError
 from smartrealm.client.fhir import FhirSession
 from smartrealm.client.reuse import check_token_reuse
 from smartrealm.client.tokens import TokenSet
-from smartrealm.realm.config import RealmConfig, normalize_url
+from smartrealm.core.urls import normalize_url
+from smartrealm.devtools.useragent import PageLog, UserAgentError, authorize_as_user
+from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.runner import Launch, RealmStartError, running_realm
 from smartrealm.realm.tls import client_verify
-from smartrealm.realm.useragent import PageLog, UserAgentError, authorize_as_user
 
 SCOPE = ("launch/patient openid fhirUser patient/Patient.rs patient/Encounter.rs "
          "patient/Condition.rs patient/Observation.rs patient/ImagingStudy.rs "

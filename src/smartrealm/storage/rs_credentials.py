@@ -1,6 +1,5 @@
-"""Each resource server of the realm is a confidential client of the AS (docs/behaviour.md:
-"Introspection requires client authentication (each RS is a confidential client of the
-AS)"), with client_id ``rs:<server id>`` and a random 256-bit secret.
+"""The secrets of the realm's resource servers as clients of the AS (``core.rs_clients``):
+a random 256-bit secret per server.
 
 The secrets live in table ``as_resource_server_credentials`` of the AS's database (the realm
 database, component ``auth``). Whichever process starts first — the AS, or a resource server
@@ -14,31 +13,12 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Protocol
-from urllib.parse import quote_plus
 
-import httpx
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
-
-PREFIX = "rs:"
-
-
-def rs_client_id(server_id: str) -> str:
-    return PREFIX + server_id
-
-
-def basic_auth(client_id: str, secret: str) -> httpx.Auth:
-    """How a resource server authenticates to the AS (introspection, patient-index reports):
-    HTTP Basic with client_id and secret each form-encoded first (RFC 6749 §2.3.1)."""
-    return httpx.BasicAuth(quote_plus(client_id), quote_plus(secret))
-
-
-def server_id_of(client_id: str) -> str | None:
-    """The server id of an ``rs:<id>`` client_id, else None."""
-    return client_id[len(PREFIX):] if client_id.startswith(PREFIX) else None
 
 
 class RsCredentialStore(Protocol):

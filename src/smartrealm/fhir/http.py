@@ -1,0 +1,170 @@
+"""What the built-in FHIR server and the proxy (fhir/proxy/) share over HTTP: the FHIR JSON
+responses, bearer-token authentication, the OperationOutcome error handlers, CORS, the path
+convertors of the REST routes and the mount at the base URL's path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+
+from smartrealm.core.fhir_ids import ID_PATTERN
+from smartrealm.core.prefer import prefers_strict_handling
+from smartrealm.guard import AccessContext, KeySetUnavailable, TokenChecker, TokenRejected
+
+from .errors import (
+    FhirError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from .handlers import FhirResponse
+from .rest import BaseSlash
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirIdConvertor(Convertor[str]):
+    """A path segment that is a FHIR id (R4 datatypes.html#id)."""
+
+    regex = ID_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class FhirTypeConvertor(FhirIdConvertor):
+    """A path segment that may name a resource type: any letters, on purpose wider than
+    ``core.fhir_ids.TYPE_PATTERN``, so that a lower-case or unknown name reaches the handler
+    and is answered with its OperationOutcome instead of a bare routing 404."""
+
+    regex = r"[A-Za-z]{1,64}"
+
+
+register_url_convertor("fhir_id", FhirIdConvertor())
+register_url_convertor("fhir_type", FhirTypeConvertor())
+
+class FhirJSONResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+async def authenticate(request: Request, validator: TokenChecker) -> AccessContext:
+    return await authenticate_token(bearer_token(request), validator)
+
+
+async def authenticate_token(token: str | None, validator: TokenChecker) -> AccessContext:
+    try:
+        return await validator.validate(token)
+    except TokenRejected as exc:
+        raise Unauthorized(exc.reason, error=exc.error) from None
+    except KeySetUnavailable:
+        raise ServiceUnavailable("access tokens cannot be verified right now") from None
+
+
+def bearer_token(request: Request) -> str | None:
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """RFC 6750 §2.1: ``Authorization: Bearer <token>`` (scheme case-insensitive). Tokens
+    in the query string (§2.3) are not accepted: they end up in logs."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header is not a Bearer token")
+    return token.strip()
+
+
+def prefers_strict(request: Request) -> bool:
+    return prefers_strict_handling(request.headers.get("prefer"))
+
+
+class EncodedFhirResponse(Response):
+    """A body the store already holds as the compact JSON JSONResponse would render; the
+    raw headers are built directly (Response.init_headers' general case shows in the read
+    benchmark, issue 4)."""
+
+    def __init__(self, body: bytes, status_code: int, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                            for name, value in headers.items()]
+        self.raw_headers += [(b"content-length", str(len(body)).encode("latin-1")),
+                             (b"content-type", _FHIR_JSON_BYTES)]
+
+
+_FHIR_JSON_BYTES = FHIR_JSON.encode("latin-1")
+
+
+def render(result: FhirResponse) -> Response:
+    if result.text is not None:
+        return EncodedFhirResponse(result.text.encode(), result.status, result.headers)
+    return FhirJSONResponse(result.body, status_code=result.status, headers=result.headers)
+
+
+def middleware() -> list[Middleware]:
+    # Browser apps call the API with a bearer header, never cookies: any origin is fine.
+    return [Middleware(CORSMiddleware, allow_origins=["*"],
+                       allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+                       allow_headers=["Authorization", "Accept", "Content-Type", "Prefer",
+                                      "If-Match", "If-None-Exist"],
+                       expose_headers=["ETag", "Last-Modified", "Location",
+                                       "WWW-Authenticate"])]
+
+
+def error_response(exc: Exception, base_url: str) -> Response:
+    """The OperationOutcome answer for ``exc``; anything but a FhirError is a 500."""
+    error = exc if isinstance(exc, FhirError) else InternalError("internal server error")
+    return FhirJSONResponse(error.outcome(), status_code=error.status,
+                            headers=error.headers(base_url))
+
+
+def exception_handlers(base_url: str) -> dict[Any, Any]:
+    def fhir_error(_request: Request, exc: Exception) -> Response:
+        return error_response(exc, base_url)
+
+    def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405:
+            return fhir_error(request, MethodNotAllowed(f"{request.method} is not supported "
+                                                        f"on {request.url.path}"))
+        if status == 404:
+            return fhir_error(request, NotFound(f"no such endpoint: {request.url.path}"))
+        return fhir_error(request, exc)
+
+    return {FhirError: fhir_error, HTTPException: http_error, Exception: fhir_error}
+
+
+def mount_at_base(base_url: str, app: Starlette, close: Callable[[], Awaitable[None]], *,
+                  front: Sequence[Middleware] = ()) -> Starlette:
+    """``app`` mounted at the path of ``base_url``, with ``close`` run at shutdown; the
+    built-in server and the proxy (fhir/proxy/) are served the same way."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await close()
+
+    path = urlsplit(base_url).path.rstrip("/")
+    middleware = [*front, Middleware(BaseSlash, base_path=path)]  # POST [base]
+    return Starlette(routes=[Mount(path, app=app)], lifespan=lifespan, middleware=middleware,
+                     exception_handlers=exception_handlers(base_url))
