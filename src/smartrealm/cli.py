@@ -137,10 +137,11 @@ def run_component(name: str, config: ConfigOption = None,
 def _build(realm: RealmConfig, name: str) -> ASGIApp:
     if name == AUTH_SERVER:
         from smartrealm.authz.app import build_auth_server
-        from smartrealm.demoapp import with_demo_app
+        from smartrealm.demoapp import demo_launch_urls, with_demo_app
 
         # The demo app (a registered client) is served by the AS process at /demo-app.
-        return with_demo_app(realm, build_auth_server(realm))
+        return with_demo_app(realm, build_auth_server(realm,
+                                                      launch_urls=demo_launch_urls(realm)))
     from smartrealm.fhir.app import build_resource_server
 
     return build_resource_server(realm, name)

@@ -19,9 +19,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from smartrealm.authz.app import build_auth_server
 from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.client import AuthorizationRequest, TokenSet
-from smartrealm.demoapp import DemoMount, create_app, demo_settings, with_demo_app
+from smartrealm.demoapp import DemoMount, create_app, demo_launch_urls, demo_settings, with_demo_app
 from smartrealm.demoapp.sessions import SessionStore
 from smartrealm.demoapp.settings import STANDALONE_SCOPE, DemoSettings
 from smartrealm.demoapp.views import COOKIE
@@ -227,15 +228,15 @@ def _launch_urls(realm: RealmConfig) -> list[tuple[str, str]]:
 
 def test_the_demo_client_gets_its_launch_url(realm: RealmConfig,
                                              settings: DemoSettings) -> None:
-    with_demo_app(realm, Starlette())
+    build_auth_server(realm, launch_urls=demo_launch_urls(realm))
     assert _launch_urls(realm) == [("smartrealm-demo-app", settings.launch_url)]
     assert settings.launch_url == realm.auth_server.issuer + "/demo-app/launch"
 
 
 def test_a_configured_launch_url_wins(realm: RealmConfig) -> None:
     clients = tuple(replace(c, launch_url="https://app.example/launch") for c in realm.clients)
-    with_demo_app(replace(realm, clients=clients), Starlette())
-    assert _launch_urls(realm) == []  # the AS seeds the configured one (seed_launch_urls)
+    assert demo_launch_urls(replace(realm, clients=clients)) == {}
+    # the AS seeds the configured one (seed_launch_urls)
 
 
 async def test_a_session_without_its_servers_goes_back_to_the_start(

@@ -8,7 +8,7 @@ database, the signing keys, the configured users and clients.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -171,7 +171,10 @@ def _configured_secret_hash(secrets: ClientSecrets, secret: str | None,
     return secrets.hash(secret)
 
 
-def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None) -> Starlette:
+def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None, *,
+                      launch_urls: Mapping[str, str] | None = None) -> Starlette:
+    """The AS of ``realm`` on its database. ``launch_urls``: {client_id: EHR-launch URL} of
+    apps served beside it (the demo app), seeded before the configured ones, which win."""
     engine = make_engine(realm.database_url_for(None))
     stores = sql_stores(engine)
     store = key_store(realm, engine)
@@ -180,5 +183,7 @@ def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None)
     secrets = client_secrets(store)
     ensure_all(realm, stores.rs_credentials)  # each resource server's introspection secret
     seed_config(realm, stores, int(time.time()), secrets)
+    for client_id, url in (launch_urls or {}).items():
+        stores.ehr.app_launch_urls.put(client_id, url)
     seed_launch_urls(realm, stores)
     return create_app(realm, stores, keys, secrets, http=http)

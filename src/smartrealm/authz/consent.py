@@ -1,5 +1,5 @@
-"""The consent page (issue 3 "Interaction pages"; spec §5.3 consent UI, §12.6 limited scope
-grant and granular scope selection) and the step that leads to it.
+"""The consent page (docs/behaviour.md "Interaction pages"; spec §5.3 consent UI, §12.6
+limited scope grant and granular scope selection) and the step that leads to it.
 
 The page lists, per server, the scopes that would be granted there, each a checkbox named
 ``scope:<server id>`` whose value is the scope (ticked by default); whole Observation and

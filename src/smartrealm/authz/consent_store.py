@@ -1,5 +1,5 @@
-"""Remembered consents and the user's view of apps holding refresh tokens (issue 3
-"remembered consent per user+client+scopes, revocable"; spec §13 "remind users which apps
+"""Remembered consents and the user's view of apps holding refresh tokens ("remembered consent per
+user+client+scopes, revocable", docs/behaviour.md; spec §13 "remind users which apps
 hold offline access").
 
 A remembered consent records, per server, what the consent page offered and what the user

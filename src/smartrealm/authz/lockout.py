@@ -1,5 +1,5 @@
-"""Password-guessing defence for the AS's sign-in forms (issue 3 "repeated failures slow down
-and lock the account for a while"; spec §13 server-side hardening).
+"""Password-guessing defence for the AS's sign-in forms (docs/behaviour.md: repeated
+failures slow down and lock the account for a while; spec §13 server-side hardening).
 
 Failures are counted per submitted user name — existing or not, so neither the delay nor the
 lock tells an attacker whether a user exists — in the realm database, so the count survives

@@ -1,6 +1,6 @@
 """Purging what the AS no longer needs: expired codes, interactions, replay-cache entries,
 expired or revoked access-token registry rows and refresh tokens, and signing keys no valid
-token can name (issue 3: "Expired rows are purged").
+token can name (docs/behaviour.md: expired rows are purged).
 
 Every store that has a ``purge(now) -> int`` method takes part, found by walking ``Stores``
 (nested groups such as ``Stores.ehr`` included), so a new store joins by defining one. The AS

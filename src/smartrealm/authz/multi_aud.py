@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.oauth.errors import InvalidTarget
 from smartrealm.realm.config import ResourceServerConfig
 
 log = logging.getLogger(__name__)
-CAPABILITY = "auth-multi-aud-token"
 TTL = 300.0  # seconds an answer is trusted
 TIMEOUT = 5.0
 
@@ -51,7 +51,7 @@ class MultiAudienceCheck:
                         type(exc).__name__)
             return False
         capabilities = config.get("capabilities") if isinstance(config, dict) else None
-        answer = isinstance(capabilities, list) and CAPABILITY in capabilities
+        answer = isinstance(capabilities, list) and MULTI_AUD_TOKEN in capabilities
         self._answers[server.base_url] = (answer, self._clock() + self._ttl)
         return answer
 
@@ -63,5 +63,5 @@ class MultiAudienceCheck:
         answers = await asyncio.gather(*(self.advertises(rs) for rs in servers))
         refused = [rs for rs, ok in zip(servers, answers, strict=True) if not ok]
         if refused:
-            raise InvalidTarget(f"{refused[0].base_url} does not advertise {CAPABILITY}: it "
+            raise InvalidTarget(f"{refused[0].base_url} does not advertise {MULTI_AUD_TOKEN}: it "
                                 "cannot share a token with other servers")

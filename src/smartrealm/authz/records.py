@@ -50,18 +50,19 @@ class Interaction:
     patients: dict[str, str | None] = field(default_factory=dict)
     offers: list[dict[str, Any]] = field(default_factory=list)
     identity: list[str] = field(default_factory=list)
-    failures: int = 0  # unused since the per-user-name lockout (lockout.py)
     encounter: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"csrf": self.csrf, "expires_at": self.expires_at, "request": self.request,
                 "stage": self.stage, "username": self.username, "auth_time": self.auth_time,
                 "patients": self.patients, "offers": self.offers, "identity": self.identity,
-                "failures": self.failures, "encounter": self.encounter}
+                "encounter": self.encounter}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Interaction:
-        return cls(**data)
+        # "failures" was written by earlier versions (per-interaction counting, replaced by
+        # the per-user-name lockout); an interaction stored then still loads.
+        return cls(**{k: v for k, v in data.items() if k != "failures"})
 
 
 class UserStore(Protocol):

@@ -3,7 +3,7 @@
 * ``AuthorizationRequest.create`` draws ``state``, the PKCE verifier and a ``nonce``;
   ``.url`` / ``.form_fields()`` give the GET and POST (``authorize-post``) forms.
   One server → ``aud`` (plain SMART 2.2). Several → one RFC 8707 ``resource`` per server
-  and no ``aud`` (the seed's multi-server request). ``aud`` plus resources is allowed only
+  and no ``aud`` (the multi-server request). ``aud`` plus resources is allowed only
   when ``aud`` is one of them (docs/behaviour.md: it becomes the primary server).
 * ``parse_callback`` checks ``state`` first, then maps an ``error`` to its class.
 * ``exchange_code`` / ``refresh`` post the forms spec §4.2/§4.3 (and Inferno's client

@@ -6,7 +6,7 @@ before contacting it (``check_issuer``; the spec recommends it, and without it a
 make the app send the user to an AS of the attacker's choosing); (3) discovers ``iss`` and
 authorizes with ``launch``, the ``launch`` scope and ``aud=iss``
 (``ehr_authorization_request``). Extra servers of the realm ride along as further RFC 8707
-``resource`` values (the seed's multi-server request; ``aud`` stays the launching server).
+``resource`` values (the multi-server request; ``aud`` stays the launching server).
 
 Allow-list entries and ``iss`` are compared normalised (scheme/host case, trailing slash),
 nothing looser: no prefix or host-only match."""

@@ -39,7 +39,7 @@ class BrandsError(SmartClientError):
 
 class TokenReuseNotPossible(SmartClientError):
     """One token cannot be used at every requested server; ``reasons`` names each server
-    and why (seed: same AS endpoints and ``auth-multi-aud-token`` everywhere)."""
+    and why (the reuse rule: same AS endpoints and ``auth-multi-aud-token`` everywhere)."""
 
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("token reuse not possible: " + "; ".join(reasons))

@@ -1,4 +1,4 @@
-"""The seed's flow behind one object: discover, check, authorize once, use everywhere, or,
+"""The realm's flow behind one object: discover, check, authorize once, use everywhere, or,
 when one token cannot serve every server, one ordinary SMART launch per server.
 
     app = RealmApp(http, client=PublicClient(cid), redirect_uri=redirect, scope=scope)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from smartrealm.client._http import normalize_url
 from smartrealm.client.discovery import SmartConfiguration
 from smartrealm.client.errors import TokenReuseNotPossible
+from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 
-MULTI_AUD_CAPABILITY = "auth-multi-aud-token"
+MULTI_AUD_CAPABILITY = MULTI_AUD_TOKEN  # the name apps import
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ One token, several servers: what applies at a given FHIR base is, in order,
 1. the ``authorization_details`` entry whose ``locations`` contain that base (SMART 2.2
    §10.1: its ``scope``/``patient``; an absent field falls back to the top level);
 2. for the patient, a ``fhirContext`` item with role ``launch-full-url`` whose absolute
-   reference lies under that base (the seed's rule, spec §6.5/§10.2.3);
+   reference lies under that base (the multi-server context rule, spec §6.5/§10.2.3);
 3. the top-level ``scope`` / ``patient``.
 Bases are compared normalised (scheme and host case, trailing slash)."""
 

@@ -3,7 +3,8 @@
 and EHR launch) and shows one patient's record from the EHR and the imaging server side by
 side, with the per-server patient ids and scopes of the one token."""
 
-from smartrealm.demoapp.app import DemoMount, create_app, with_demo_app
+from smartrealm.demoapp.app import DemoMount, create_app, demo_launch_urls, with_demo_app
 from smartrealm.demoapp.settings import DemoSettings, demo_settings
 
-__all__ = ["DemoMount", "DemoSettings", "create_app", "demo_settings", "with_demo_app"]
+__all__ = ["DemoMount", "DemoSettings", "create_app", "demo_launch_urls", "demo_settings",
+           "with_demo_app"]

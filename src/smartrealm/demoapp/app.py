@@ -3,7 +3,9 @@
 ``create_app(settings, http=None)``: routes under ``settings.path`` (``/demo-app``); its
 own ``httpx.AsyncClient`` (the realm's CA trusted, realm/tls.py) lives for the app's
 lifespan unless the caller passes one. ``with_demo_app(realm, auth_server)`` serves both in
-the AS process: paths under the demo app's prefix go to it, everything else to the AS."""
+the AS process: paths under the demo app's prefix go to it, everything else to the AS. The
+demo app never touches the AS's database: ``demo_launch_urls(realm)`` is handed to the AS
+(``build_auth_server(..., launch_urls=...)``) by whoever assembles the process."""
 
 from __future__ import annotations
 
@@ -15,13 +17,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.demoapp.pages import make_pages
 from smartrealm.demoapp.sessions import SessionStore
 from smartrealm.demoapp.settings import DemoSettings, demo_settings
 from smartrealm.demoapp.views import DemoViews
 from smartrealm.realm.config import RealmConfig
-from smartrealm.storage import make_engine
 
 HTTP_TIMEOUT = 15.0
 
@@ -101,19 +101,15 @@ def with_demo_app(realm: RealmConfig, auth_server: Starlette) -> ASGIApp:
     settings = demo_settings(realm)
     if settings is None:
         return auth_server
-    register_launch_url(realm, settings)
     return DemoMount(settings.path, create_app(settings), auth_server)
 
 
-def register_launch_url(realm: RealmConfig, settings: DemoSettings) -> None:
-    """Give the demo client its launch URL in the AS's store, so that the EHR simulator
-    offers it (SMART §6.1). A ``launch_url`` configured for the client wins: the AS seeds
-    that one itself (authz/launch.py ``seed_launch_urls``)."""
+def demo_launch_urls(realm: RealmConfig) -> dict[str, str]:
+    """{client_id: launch URL} of the demo app, for the AS to seed (``build_auth_server``'s
+    ``launch_urls``) so that the EHR simulator offers it (SMART §6.1); empty when the realm
+    has no demo app or configures the client's ``launch_url`` itself (that one wins)."""
+    settings = demo_settings(realm)
+    if settings is None:
+        return {}
     client = next(c for c in realm.clients if c.client_id == settings.client_id)
-    if client.launch_url:
-        return
-    engine = make_engine(realm.database_url_for(None))
-    try:
-        sql_ehr_stores(engine).app_launch_urls.put(settings.client_id, settings.launch_url)
-    finally:
-        engine.dispose()
+    return {} if client.launch_url else {settings.client_id: settings.launch_url}

@@ -1,4 +1,4 @@
-"""Discovery and the authorization request, with the client library (seed: discover,
+"""Discovery and the authorization request, with the client library (discover,
 check, authorize once, use everywhere).
 
 Discovery starts at one FHIR base (the realm's EHR, or the ``iss`` of an EHR launch) and

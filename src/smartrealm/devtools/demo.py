@@ -1,4 +1,4 @@
-"""`smartrealm demo`: the seed's "reuse access token" flow, played for real.
+"""`smartrealm demo`: the "reuse one access token" flow, played for real.
 
 The realm runs as separate processes on free loopback ports. The app side uses the client
 library (discovery → brands → second server → reuse check → one authorize request with two

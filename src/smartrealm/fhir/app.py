@@ -105,7 +105,7 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
                                    request.path_params["resource_id"])
 
     # A read by id on an embedded SQLite store is a primary-key lookup of tens of µs: less
-    # than the hop to a worker thread costs (issue 4 throughput). A networked database
+    # than the hop to a worker thread costs (bench/throughput.py). A networked database
     # keeps the thread, so a slow round trip never stalls the event loop.
     inline_reads = bool(getattr(repository, "embedded", False))
 
@@ -114,7 +114,7 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
         Route("/.well-known/smart-configuration", smart_config, methods=["GET"]),
         # The commonest request early: a read of a letters-only type and a valid FHIR id
         # (no "_", so never _history/_search) cannot be meant for any route below; it then
-        # skips matching a dozen patterns (issue 4 throughput). Any other path still reaches
+        # skips matching a dozen patterns (bench/throughput.py). Any other path still reaches
         # the same read handler through the last route.
         Route("/{resource_type:fhir_type}/{resource_id:fhir_id}", read, methods=["GET"]),
         # vread, history, writes, batch/transaction (rest.py): before read and search.

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.core.profiles import supported_types
 from smartrealm.oauth import metadata
-from smartrealm.oauth.metadata import MULTI_AUD
 from smartrealm.realm.config import ResourceServerConfig
 
 from .interactions import scope_suffix, system_interactions, type_interactions, writable
@@ -28,7 +28,7 @@ def smart_configuration(settings: FhirSettings) -> dict[str, Any]:
     config = metadata.smart_configuration(settings.realm, scopes=scopes_supported(settings),
                                           capabilities=_capabilities(settings.server))
     config["associated_endpoints"] = [
-        {"url": rs.base_url, "capabilities": [MULTI_AUD] if rs.multi_aud_token else []}
+        {"url": rs.base_url, "capabilities": [MULTI_AUD_TOKEN] if rs.multi_aud_token else []}
         for rs in settings.other_servers
     ]
     return config
@@ -38,7 +38,8 @@ def _capabilities(server: ResourceServerConfig) -> list[str]:
     """``multi_aud_token = false`` (realm config): the server takes only single-server
     tokens, so it does not list the capability (§10.2) and the AS refuses to put it in a
     multi-server audience (authz/multi_aud.py)."""
-    return [c for c in metadata.SMART_CAPABILITIES if server.multi_aud_token or c != MULTI_AUD]
+    return [c for c in metadata.SMART_CAPABILITIES
+            if server.multi_aud_token or c != MULTI_AUD_TOKEN]
 
 
 def scopes_supported(settings: FhirSettings) -> list[str]:

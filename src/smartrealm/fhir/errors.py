@@ -83,11 +83,6 @@ class MethodNotAllowed(FhirError):
     code = "not-supported"
 
 
-class NotAcceptable(FhirError):
-    status = 406
-    code = "not-supported"
-
-
 class Conflict(FhirError):
     """A concurrent write changed the resource first (FHIR R4 http.html#concurrency)."""
 

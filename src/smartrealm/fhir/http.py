@@ -98,7 +98,7 @@ def prefers_strict(request: Request) -> bool:
 class EncodedFhirResponse(Response):
     """A body the store already holds as the compact JSON JSONResponse would render; the
     raw headers are built directly (Response.init_headers' general case shows in the read
-    benchmark, issue 4)."""
+    benchmark, bench/throughput.py)."""
 
     def __init__(self, body: bytes, status_code: int, headers: dict[str, str]) -> None:
         self.status_code = status_code

@@ -17,7 +17,7 @@ class StoredResource:
     meta.lastUpdated). A store may hand over the exact compact JSON it kept (``text``)
     instead of the parsed resource: a read then serves those bytes as they are and the JSON
     is parsed only if someone asks for ``resource`` — the commonest response costs neither
-    a parse nor an encode (issue 4 throughput)."""
+    a parse nor an encode (bench/throughput.py)."""
 
     __slots__ = ("_resource", "deleted", "last_updated", "text", "version_id")
 

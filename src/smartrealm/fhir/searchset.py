@@ -1,7 +1,7 @@
 """The search interaction (GET ``[type]?…`` and POST ``[type]/_search``): access check,
 parse, one page from the repository, includes, and the ``searchset`` Bundle.
 
-No leaks (spec §5.3, issue 4): the access restriction (fhir/access.py) is one of the
+No leaks (spec §5.3, docs/behaviour.md): the access restriction (fhir/access.py) is one of the
 criteria of the page *and* of its count, so ``total``, ``_summary=count`` and the paging
 links (whose ``next``/``last`` derive from that count) only ever reflect resources the
 token may see; includes go through the same restriction (fhir/includes.py)."""

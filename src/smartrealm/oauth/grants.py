@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-# The seed's role for a full-URL patient reference (spec §6.5).
+# The fhirContext role for a full-URL patient reference (docs/behaviour.md, spec §6.5).
 LAUNCH_FULL_URL = "launch-full-url"
 DETAILS_TYPE = "smart_on_fhir"
 
@@ -79,9 +79,9 @@ class Grant:
         return replace(self, servers=servers, identity_scopes=identity)
 
     def context(self) -> dict[str, Any]:
-        """The seed's rule (§6.5, CONTRACT): top-level ``patient`` only when the patient has
-        the same id on every server of the audience; otherwise one ``launch-full-url``
-        fhirContext item per server where the patient exists."""
+        """The multi-server context rule (docs/behaviour.md, §6.5): top-level ``patient``
+        only when the patient has the same id on every server of the audience; otherwise
+        one ``launch-full-url`` fhirContext item per server where the patient exists."""
         context = {**self._encounter_context(), **self._launch_context()}
         ids = [s.patient for s in self.servers]
         present = [s for s in self.servers if s.patient is not None]

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.token import GRANT_TYPES
 from smartrealm.oauth.store import AUTH_METHODS, PRIVATE_KEY_JWT, SECRET_BASIC, SECRET_POST
 from smartrealm.realm.config import RealmConfig
 
 RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
-MULTI_AUD = "auth-multi-aud-token"
 
 # What the AS grants, realm-wide (each FHIR server lists its own, fhir/capability.py).
 SCOPES_SUPPORTED = (
@@ -40,7 +40,7 @@ SMART_CAPABILITIES = (
     "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
     "context-standalone-patient", "context-ehr-patient", "context-ehr-encounter",
     "context-banner", "context-style", "permission-patient", "permission-user",
-    "permission-v1", "permission-v2", "permission-offline", MULTI_AUD,
+    "permission-v1", "permission-v2", "permission-offline", MULTI_AUD_TOKEN,
 )
 # RFC 7662 / RFC 7009 callers authenticate as clients; revocation also takes public clients.
 CLIENT_METHODS = (SECRET_BASIC, SECRET_POST, PRIVATE_KEY_JWT)

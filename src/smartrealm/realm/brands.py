@@ -2,7 +2,7 @@
 lists every FHIR endpoint of the realm, and one affiliate brand and one Endpoint per server.
 
 Each server's smart-configuration names this bundle and the primary brand's identifier, so an
-app starting at any server finds all the others (§2.4; the seed's "iss1 → brands → iss2").
+app starting at any server finds all the others (§2.4: iss1 → brands → iss2).
 """
 
 from __future__ import annotations

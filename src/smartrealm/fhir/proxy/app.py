@@ -1,8 +1,9 @@
-"""A realm server in proxy mode (issue 4 "Proxy mode"): the guard of the built-in server in
-front of an existing FHIR server. Tokens are validated by the same TokenChecker (guard/),
-the same SMART rules are enforced (fhir/access.py), allowed requests go to the upstream
-with the proxy's own credentials (upstream.py), and what the proxy cannot enforce is
-refused (screen.py). Discovery is answered locally, from the realm configuration."""
+"""A realm server in proxy mode (docs/behaviour.md "Proxy mode"): the guard of the
+built-in server in front of an existing FHIR server. Tokens are validated by the same
+TokenChecker (guard/), the same SMART rules are enforced (fhir/access.py), allowed requests
+go to the upstream with the proxy's own credentials (upstream.py), and what the proxy
+cannot enforce is refused (screen.py). Discovery is answered locally, from the realm
+configuration."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def _is_outcome(entry: dict[str, Any]) -> bool:
 
 def _forget_totals(bundle: dict[str, Any]) -> None:
     """A total or a ``last`` link computed over entries the token may not see would tell
-    how many there are (issue 4: "never leak ... totals, paging links")."""
+    how many there are (docs/behaviour.md: no totals or paging links that leak)."""
     bundle.pop("total", None)
     links = [link for link in bundle.get("link", [])
              if isinstance(link, dict) and link.get("relation") != "last"]

@@ -1,5 +1,5 @@
-"""What the proxy refuses because it cannot enforce the SMART rules on it (issue 4 "refuses
-interactions it cannot enforce"; docs/behaviour.md "Proxy mode").
+"""What the proxy refuses because it cannot enforce the SMART rules on it (docs/behaviour.md
+"Proxy mode").
 
 Every refusal is **400** with an OperationOutcome whose issue code is ``not-supported``:
 the request is well-formed FHIR, but this server does not perform it, and it is not a

@@ -146,7 +146,7 @@ class SqlResourceRepository:
     def _sqlite_get(self, resource_type: str, resource_id: str) -> Any:
         """The primary-key read straight on the pooled DBAPI connection: SQLAlchemy's
         execution layer costs several times the SQLite lookup itself, and this is the
-        commonest request (issue 4 throughput benchmark). The columns need no conversion
+        commonest request (bench/throughput.py). The columns need no conversion
         (``deleted`` is 0/1, made a bool by the caller)."""
         cursor = self._reader().cursor()
         try:

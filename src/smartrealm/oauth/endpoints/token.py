@@ -161,7 +161,7 @@ def check_refresh_client(c: TokenContext) -> None:
 
 def narrow_scope(c: TokenContext) -> None:
     # §4.3: a refresh ``scope`` may narrow the grant (subset or equal), never widen it; the
-    # code exchange likewise (issue 3: "the token request may narrow scope ... never widen").
+    # code exchange likewise (docs/behaviour.md: a token request may narrow, never widen).
     assert c.grant is not None
     scope = c.one("scope")
     if scope is None:
@@ -218,7 +218,8 @@ def issue_refresh_token(c: TokenContext) -> str | None:
 
 
 def token_response(grant: Grant, issued: IssuedToken, minter: TokenMinter) -> dict[str, Any]:
-    """SMART §4.4 plus §10.1 ``authorization_details`` and the seed's context rule."""
+    """SMART §4.4 plus §10.1 ``authorization_details`` and the multi-server context rule
+    (oauth/grants.py)."""
     body: dict[str, Any] = {
         "access_token": issued.token, "token_type": "Bearer",
         "expires_in": issued.expires_in, "scope": grant.scope,
@@ -242,10 +243,6 @@ def record_issue(c: TokenContext, body: dict[str, Any],
                            code_hash=token_hash(code) if code else None,
                            refresh_expires_at=refresh_until)
     return body
-
-
-def token_endpoint(context: TokenContext, minter: TokenMinter) -> dict[str, Any]:
-    return issue_tokens(context, run_token_checks(context), minter)
 
 
 def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> dict[str, Any]:
