@@ -20,8 +20,8 @@ from smartrealm.authz.app import build_auth_server
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.safe_fetch import ForbiddenAddress, PolicyTransport, policy_client
 from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.core.addresses import AddressPolicy, IPAddress, parse_networks
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
-from smartrealm.realm.addresses import AddressPolicy, IPAddress, parse_networks
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey, assertion_form

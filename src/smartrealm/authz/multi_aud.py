@@ -20,7 +20,7 @@ import httpx
 
 from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.oauth.errors import InvalidTarget
-from smartrealm.realm.config import ResourceServerConfig
+from smartrealm.oauth.realm_view import Server
 
 log = logging.getLogger(__name__)
 TTL = 300.0  # seconds an answer is trusted
@@ -35,7 +35,7 @@ class MultiAudienceCheck:
         self._clock = clock
         self._answers: dict[str, tuple[bool, float]] = {}
 
-    async def advertises(self, server: ResourceServerConfig) -> bool:
+    async def advertises(self, server: Server) -> bool:
         """Does ``server`` list the capability? Answers it gave are cached; a server that
         could not be reached is asked again next time."""
         cached = self._answers.get(server.base_url)
@@ -55,7 +55,7 @@ class MultiAudienceCheck:
         self._answers[server.base_url] = (answer, self._clock() + self._ttl)
         return answer
 
-    async def check(self, servers: Sequence[ResourceServerConfig]) -> None:
+    async def check(self, servers: Sequence[Server]) -> None:
         """Raise ``invalid_target`` naming the first server of a multi-server audience that
         does not accept a shared token."""
         if len(servers) < 2:

@@ -1,6 +1,6 @@
 """Outbound requests to URLs a client chose (its ``jwks_uri``), guarded against server-side
 request forgery: the connection goes only to an address the realm's ``AddressPolicy``
-allows (realm/addresses.py), checked on the address actually connected to.
+allows (core/addresses.py), checked on the address actually connected to.
 
 The transport resolves the host name itself, refuses the request if *any* address the name
 resolves to is forbidden (a name mixing public and private answers is a rebinding attempt,
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from smartrealm.realm.addresses import AddressPolicy, IPAddress, literal_address
+from smartrealm.core.addresses import AddressPolicy, IPAddress, literal_address
 
 # host, port → the addresses the name resolves to
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]

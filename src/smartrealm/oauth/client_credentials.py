@@ -16,12 +16,12 @@ from typing import Any
 from smartrealm.oauth.errors import InvalidScope, UnauthorizedClient
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.negotiate import server_support
+from smartrealm.oauth.realm_view import Realm, Server
 from smartrealm.oauth.resources import parse_audience
 from smartrealm.oauth.scope_algebra import covered_by_any, with_letters
 from smartrealm.oauth.scopes import ResourceScope, ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import Client
 from smartrealm.oauth.tokens import IssuedToken, TokenMinter
-from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
 GRANT_TYPE = "client_credentials"
 MAX_LIFETIME = 300  # §9: expires_in SHOULD NOT exceed 300
@@ -66,8 +66,8 @@ def _within(item: ResourceScope, ceiling: ScopeSet) -> bool:
                if (single := with_letters(item, letter)) is not None)
 
 
-def target_servers(realm: RealmConfig, client: Client,
-                   resources: Sequence[str]) -> tuple[ResourceServerConfig, ...]:
+def target_servers(realm: Realm, client: Client,
+                   resources: Sequence[str]) -> tuple[Server, ...]:
     """RFC 8707 ``resource`` values, checked like at /authorize (invalid_target); none sent
     means every server the client may use."""
     if resources:
@@ -76,7 +76,7 @@ def target_servers(realm: RealmConfig, client: Client,
     return tuple(rs for rs in realm.resource_servers if not allowed or rs.id in allowed)
 
 
-def _server_scopes(requested: ScopeSet, server: ResourceServerConfig) -> tuple[str, ...]:
+def _server_scopes(requested: ScopeSet, server: Server) -> tuple[str, ...]:
     """What the server can honour: its resource types and interactions (negotiate.py)."""
     support = server_support(server)
     granted: list[str] = []
@@ -90,7 +90,7 @@ def _server_scopes(requested: ScopeSet, server: ResourceServerConfig) -> tuple[s
     return tuple(granted)
 
 
-def backend_grant(realm: RealmConfig, client: Client, scope: str | None,
+def backend_grant(realm: Realm, client: Client, scope: str | None,
                   resources: Sequence[str]) -> Grant:
     """One ServerGrant per selected server that holds any requested type; a server that
     would get nothing is left out of the audience."""

@@ -17,9 +17,9 @@ from typing import Any
 
 from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.errors import InvalidRequest, InvalidScope, add_query
+from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.resources import Audience
 from smartrealm.oauth.scopes import ScopeSet
-from smartrealm.realm.config import RealmConfig
 
 LAUNCH_LIFETIME = 300  # seconds: a launch id lives at most 5 minutes (docs/behaviour.md)
 LAUNCH_SCOPE = "launch"
@@ -86,7 +86,7 @@ def check_launch_value(value: str | None) -> None:
 
 
 def check_launch_use(launch: LaunchContext | None, *, client_id: str, scopes: ScopeSet,
-                     audience: Audience, aud_given: bool, realm: RealmConfig) -> Audience:
+                     audience: Audience, aud_given: bool, realm: Realm) -> Audience:
     """The rules of an EHR-launch authorization request (SMART App Launch §3.2,
     §6.1). Returns the audience with the EHR (the launch's ``iss``) as primary server: the
     primary server is ``aud`` if given, else the EHR launch's ``iss``, else the first

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS
 from smartrealm.oauth.endpoints.token import GRANT_TYPES
+from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.store import AUTH_METHODS, PRIVATE_KEY_JWT, SECRET_BASIC, SECRET_POST
-from smartrealm.realm.config import RealmConfig
 
 RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
@@ -46,7 +46,7 @@ SMART_CAPABILITIES = (
 CLIENT_METHODS = (SECRET_BASIC, SECRET_POST, PRIVATE_KEY_JWT)
 
 
-def authorization_server_metadata(realm: RealmConfig) -> dict[str, Any]:
+def authorization_server_metadata(realm: Realm) -> dict[str, Any]:
     """RFC 8414 §2 (with the OIDC Discovery §3 and RFC 9207 members the AS honours)."""
     a = realm.auth_server
     meta: dict[str, Any] = {
@@ -77,7 +77,7 @@ def authorization_server_metadata(realm: RealmConfig) -> dict[str, Any]:
     return meta
 
 
-def smart_configuration(realm: RealmConfig, *, scopes: Sequence[str] | None = None,
+def smart_configuration(realm: Realm, *, scopes: Sequence[str] | None = None,
                         capabilities: Sequence[str] = SMART_CAPABILITIES) -> dict[str, Any]:
     """SMART 2.2 §1.1: the AS metadata, ``capabilities`` and the user-access brand (§2).
     A FHIR server passes its own ``scopes`` and ``capabilities``."""

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from smartrealm.core.profiles import server_letters
 from smartrealm.core.profiles import supported_types as profile_types
+from smartrealm.oauth.realm_view import Server
 from smartrealm.oauth.scope_algebra import meet, minimal, with_letters
 from smartrealm.oauth.scopes import LETTERS, ResourceScope, ScopeSet, ScopeSyntaxError, parse_scopes
-from smartrealm.realm.config import ResourceServerConfig
 
 # Scopes about the user or the grant, not about a server: top-level ``scope`` only.
 IDENTITY_SCOPES = ("openid", "fhirUser", "profile", "offline_access", "online_access")
@@ -49,14 +49,14 @@ class ServerSupport:
 class ServerOffer:
     """What one server would get, as shown on the consent page."""
 
-    server: ResourceServerConfig
+    server: Server
     granted: tuple[str, ...]
     refused: tuple[str, ...]
     patient: str | None
     encounter: str | None = None
 
 
-def server_support(server: ResourceServerConfig) -> ServerSupport:
+def server_support(server: Server) -> ServerSupport:
     """The letters a realm server honours depend on its profile (fhir/interactions.py: the
     EHR reads and writes, imaging and lab read only), as its scopes_supported says. A
     proxy's upstream is unknown."""
@@ -129,7 +129,7 @@ def _context_scopes(requested: ScopeSet, patient: str | None, encounter: str | N
     return ([s for s in wanted if established[s]], [s for s in wanted if not established[s]])
 
 
-def negotiate_server(requested: ScopeSet, server: ResourceServerConfig,
+def negotiate_server(requested: ScopeSet, server: Server,
                      ceiling: ScopeSet | None, patient: str | None, user_is_patient: bool,
                      *, encounter: str | None = None, ehr_launch: bool = False) -> ServerOffer:
     granted, refused = _context_scopes(requested, patient, encounter, ehr_launch)

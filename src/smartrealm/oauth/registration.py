@@ -29,6 +29,7 @@ from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 
+from smartrealm.core.addresses import AddressPolicy, literal_address
 from smartrealm.core.rs_clients import PREFIX as RS_PREFIX
 from smartrealm.core.urls import is_loopback_url
 from smartrealm.oauth.client_jwks import JwksError, check_jwks
@@ -38,6 +39,7 @@ from smartrealm.oauth.errors import (
     InvalidRedirectUri,
     UnapprovedSoftwareStatement,
 )
+from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import (
     AUTH_METHODS,
@@ -47,8 +49,6 @@ from smartrealm.oauth.store import (
     SECRET_POST,
     Client,
 )
-from smartrealm.realm.addresses import AddressPolicy, literal_address
-from smartrealm.realm.config import RealmConfig
 
 AUTHORIZATION_CODE = "authorization_code"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -261,7 +261,7 @@ def _scope(ceiling: ScopeSet, grants: tuple[str, ...]) -> str:
     return " ".join(ceiling.raw)
 
 
-def _allowed_servers(meta: dict[str, Any], realm: RealmConfig) -> tuple[str, ...]:
+def _allowed_servers(meta: dict[str, Any], realm: Realm) -> tuple[str, ...]:
     ids = {rs.id for rs in realm.resource_servers}
     allowed: list[str] = []
     for value in _string_list(meta, "allowed_servers", ()):
@@ -274,7 +274,7 @@ def _allowed_servers(meta: dict[str, Any], realm: RealmConfig) -> tuple[str, ...
     return tuple(allowed)
 
 
-def _server_id(realm: RealmConfig, url: str) -> str | None:
+def _server_id(realm: Realm, url: str) -> str | None:
     try:
         found = realm.server_by_url(url) if "://" in url else None
     except ValueError:  # not a URL at all
@@ -282,7 +282,7 @@ def _server_id(realm: RealmConfig, url: str) -> str | None:
     return found.id if found is not None else None
 
 
-def register(meta: object, now: int, realm: RealmConfig, client_id: str | None = None,
+def register(meta: object, now: int, realm: Realm, client_id: str | None = None,
              authority: Authority = ANONYMOUS, *, secrets: ClientSecrets) -> Registration:
     """Validate ``meta`` (a parsed JSON body) and build the client (not stored yet).
     ``client_id`` is the operator's choice (``client add``); a request body's own

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smartrealm.oauth.errors import InvalidRequest, InvalidTarget
-from smartrealm.realm.config import RealmConfig, ResourceServerConfig
+from smartrealm.oauth.realm_view import Realm, Server
 
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:[^\s]+$")
@@ -27,11 +27,11 @@ class Audience:
     """The servers a grant is for, primary first. ``multi`` records that the request used
     the ``resource`` form (then the response carries full-URL context, docs/behaviour.md)."""
 
-    servers: tuple[ResourceServerConfig, ...]
+    servers: tuple[Server, ...]
     multi: bool
 
     @property
-    def primary(self) -> ResourceServerConfig:
+    def primary(self) -> Server:
         return self.servers[0]
 
     @property
@@ -43,7 +43,7 @@ def is_absolute_uri(value: str) -> bool:
     return _ABSOLUTE.fullmatch(value) is not None
 
 
-def resolve_resource(realm: RealmConfig, value: str) -> ResourceServerConfig:
+def resolve_resource(realm: Realm, value: str) -> Server:
     """Map one ``resource`` value to a governed server, or raise ``invalid_target``."""
     if not is_absolute_uri(value):
         raise InvalidTarget(f"resource {value!r} is not an absolute URI (RFC 8707 §2)")
@@ -55,7 +55,7 @@ def resolve_resource(realm: RealmConfig, value: str) -> ResourceServerConfig:
     return server
 
 
-def _resolve_aud(realm: RealmConfig, value: str) -> ResourceServerConfig:
+def _resolve_aud(realm: Realm, value: str) -> Server:
     # SMART §3.3: an unknown aud means no code; the reference launcher says invalid_request.
     server = realm.server_by_url(value) if is_absolute_uri(value) and "#" not in value else None
     if server is None:
@@ -63,14 +63,14 @@ def _resolve_aud(realm: RealmConfig, value: str) -> ResourceServerConfig:
     return server
 
 
-def _unique(servers: Sequence[ResourceServerConfig]) -> tuple[ResourceServerConfig, ...]:
-    seen: dict[str, ResourceServerConfig] = {}
+def _unique(servers: Sequence[Server]) -> tuple[Server, ...]:
+    seen: dict[str, Server] = {}
     for rs in servers:
         seen.setdefault(rs.id, rs)
     return tuple(seen.values())
 
 
-def parse_audience(realm: RealmConfig, aud: Sequence[str], resources: Sequence[str],
+def parse_audience(realm: Realm, aud: Sequence[str], resources: Sequence[str],
                    allowed_servers: Sequence[str] = ()) -> Audience:
     """Apply the realm's policy (the table above) to a request's ``aud`` and ``resource``."""
     if len(aud) > 1:
@@ -87,7 +87,7 @@ def parse_audience(realm: RealmConfig, aud: Sequence[str], resources: Sequence[s
     return Audience(servers=targets, multi=bool(resources))
 
 
-def _check_allowed(servers: Sequence[ResourceServerConfig], allowed: Sequence[str]) -> None:
+def _check_allowed(servers: Sequence[Server], allowed: Sequence[str]) -> None:
     # RFC 8707 §2: a server the client may not access is an invalid target.
     if not allowed:
         return
@@ -96,7 +96,7 @@ def _check_allowed(servers: Sequence[ResourceServerConfig], allowed: Sequence[st
             raise InvalidTarget(f"this client may not access {rs.base_url}")
 
 
-def narrow(realm: RealmConfig, granted: Sequence[str], resources: Sequence[str]) -> list[str]:
+def narrow(realm: Realm, granted: Sequence[str], resources: Sequence[str]) -> list[str]:
     """Token-endpoint ``resource`` (RFC 8707 §2.2): a subset of the granted base URLs, in
     grant order; asking for anything not granted is ``invalid_target``. No ``resource``
     keeps the whole grant."""

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from smartrealm.core.addresses import AddressPolicy, IPNetwork, parse_networks
 from smartrealm.core.profiles import PROFILES
 from smartrealm.core.urls import is_loopback_url, normalize_url
 from smartrealm.realm import toml_values as v
-from smartrealm.realm.addresses import AddressPolicy, IPNetwork, parse_networks
 from smartrealm.realm.tls import TlsConfig, parse_tls
 from smartrealm.realm.toml_values import ConfigError as ConfigError
 
@@ -37,7 +37,7 @@ class AuthServerConfig:
     key_storage: str = "database"
     access_token_lifetime: int = 3600
     # Non-public networks the AS may still fetch client documents (jwks_uri) from; empty =
-    # public addresses only (realm/addresses.py: the SSRF guard).
+    # public addresses only (core/addresses.py: the SSRF guard).
     private_fetch_networks: tuple[IPNetwork, ...] = ()
 
     @property

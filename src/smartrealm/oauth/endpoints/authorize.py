@@ -21,10 +21,10 @@ from smartrealm.oauth.errors import (
     UnsupportedResponseType,
 )
 from smartrealm.oauth.launch import LaunchContext, check_launch_use, check_launch_value
+from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.resources import Audience, parse_audience
 from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import Client
-from smartrealm.realm.config import RealmConfig
 
 # RFC 8707 §2: resource MAY repeat; nothing else may (RFC 6749 §3.1).
 REPEATABLE = frozenset({"resource"})
@@ -68,7 +68,7 @@ class AuthorizeRequest:
 @dataclass
 class _Check:
     params: Mapping[str, Sequence[str]]
-    realm: RealmConfig
+    realm: Realm
     claim_launch: Callable[[str], LaunchContext | None] | None = None
     client: Client | None = None
     redirect_uri: str = ""
@@ -182,7 +182,7 @@ CHECKS: tuple[Callable[[_Check], None], ...] = (
 )
 
 
-def validate_authorize(params: Mapping[str, Sequence[str]], realm: RealmConfig,
+def validate_authorize(params: Mapping[str, Sequence[str]], realm: Realm,
                        find_client: Callable[[str], Client | None],
                        claim_launch: Callable[[str], LaunchContext | None] | None = None,
                        ) -> AuthorizeRequest:

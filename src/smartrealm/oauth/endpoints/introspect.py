@@ -21,10 +21,10 @@ from typing import Any
 from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
 from smartrealm.oauth.passwords import token_hash
+from smartrealm.oauth.realm_view import Server
 from smartrealm.oauth.store import RefreshStore, RefreshTokenState
 from smartrealm.oauth.token_registry import TokenRegistry
 from smartrealm.oauth.tokens import SELF_CLIENT_ID
-from smartrealm.realm.config import ResourceServerConfig
 
 INACTIVE: dict[str, Any] = {"active": False}
 # RFC 7662 §2.2 plus SMART §7.1: the access token's claims an answer echoes.
@@ -66,7 +66,7 @@ class Caller:
     client of a Bearer token."""
 
     client_id: str
-    server: ResourceServerConfig | None = None
+    server: Server | None = None
 
 
 def introspect(lookups: TokenLookups, token: str, hint: str | None, caller: Caller,

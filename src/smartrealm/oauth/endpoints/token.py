@@ -34,6 +34,7 @@ from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.negotiate import REFRESH_SCOPES
 from smartrealm.oauth.passwords import token_hash
+from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.resources import narrow
 from smartrealm.oauth.store import (
     AuthorizationCode,
@@ -43,7 +44,6 @@ from smartrealm.oauth.store import (
     RefreshToken,
 )
 from smartrealm.oauth.tokens import IssuedToken, TokenMinter
-from smartrealm.realm.config import RealmConfig
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 REPEATABLE = frozenset({"resource"})
@@ -54,7 +54,7 @@ REFRESH_LIFETIME = 14 * 86400
 class TokenContext:
     params: Mapping[str, Sequence[str]]
     authorization: str | None
-    realm: RealmConfig
+    realm: Realm
     clients: ClientAuth  # the registered clients, secret hashing, failure throttle
     codes: CodeStore
     refresh_tokens: RefreshStore
@@ -261,7 +261,7 @@ def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> di
 
 
 def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,
-                realm: RealmConfig, clients: ClientAuth, codes: CodeStore,
+                realm: Realm, clients: ClientAuth, codes: CodeStore,
                 refresh_tokens: RefreshStore, now: int | None = None) -> TokenContext:
     return TokenContext(params, authorization, realm, clients, codes, refresh_tokens,
                         int(now if now is not None else time.time()))

@@ -1,4 +1,4 @@
-"""The SSRF address policy (realm/addresses.py): every non-public range is refused, also when
+"""The SSRF address policy (core/addresses.py): every non-public range is refused, also when
 an IPv6 address embeds it (IPv4-mapped, 6to4, NAT64, Teredo); a realm's listed networks
 allow exactly themselves and never unspecified or multicast addresses."""
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartrealm.realm.addresses import AddressPolicy, embedded_ipv4, parse_networks
+from smartrealm.core.addresses import AddressPolicy, embedded_ipv4, parse_networks
 
 PUBLIC_ONLY = AddressPolicy()
 FORBIDDEN_V4 = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
