@@ -82,11 +82,17 @@ def test_interactions_lifecycle(stores: Stores) -> None:
     assert stores.interactions.get("k", 1000) == interaction
     assert stores.interactions.get("k", 1600) is None  # expired
     updated = replace(interaction, stage="consent", patients={"ehr": "p1", "lab": None},
-                      offers=[{"server_id": "ehr"}], identity=["openid"], failures=2)
+                      offers=[{"server_id": "ehr"}], identity=["openid"])
     stores.interactions.update("k", updated)
     assert stores.interactions.get("k", 1000) == updated
     stores.interactions.delete("k")
     assert stores.interactions.get("k", 1000) is None
+
+
+def test_an_interaction_stored_with_a_failure_count_still_loads() -> None:
+    # Earlier versions stored a per-interaction failure count (now the per-user lockout).
+    stored = {**Interaction(csrf="c", expires_at=1600, request={}).to_dict(), "failures": 2}
+    assert Interaction.from_dict(stored) == Interaction(csrf="c", expires_at=1600, request={})
 
 
 def test_sql_key_store(sql_url: str) -> None:

@@ -3,6 +3,7 @@ a grant never exceeds the request, the client's ceiling or the server's support.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -45,7 +46,7 @@ def test_malformed_resource_scope_is_invalid_scope() -> None:
               "code_challenge": ["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"],
               "code_challenge_method": ["S256"], "aud": [EHR.base_url]}
     with pytest.raises(ErrorRedirect) as caught:
-        validate_authorize(params, REALM, lambda _id: client)
+        asyncio.run(validate_authorize(params, REALM, lambda _id: client))
     assert caught.value.error.error == "invalid_scope"
 
 

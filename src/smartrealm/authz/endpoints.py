@@ -24,7 +24,6 @@ from smartrealm.authz.web import (
 )
 from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.endpoints.token import (
-    TokenContext,
     issue_tokens,
     new_context,
     run_token_checks,
@@ -35,7 +34,6 @@ from smartrealm.oauth.errors import (
     InvalidToken,
     OAuthError,
 )
-from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.key_rotation import JWKS_CACHE_CONTROL
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.metadata import authorization_server_metadata, smart_configuration
@@ -63,31 +61,22 @@ class Endpoints:
             params = await form_params(request)
             stores = self.ctx.stores
             clients = RequestClients(stores.clients)
+            now = self.ctx.now()
+            assertion = request_assertion(params)
+            assertions = AssertionVerifier(
+                self.ctx.realm.auth_server.token_endpoint, stores.replays,
+                await self.client_keys.keys_for_request(assertion, clients), now,
+                parsed=assertion)
             context = new_context(params, authorization, self.ctx.realm,
                                   client_auth(self.ctx, request, clients), stores.codes,
-                                  stores.refresh_tokens, self.ctx.now())
-            assertion = request_assertion(params)
-            context.assertions = AssertionVerifier(
-                self.ctx.realm.auth_server.token_endpoint, stores.replays,
-                await self.client_keys.keys_for_request(assertion, clients), context.now,
-                parsed=assertion)
-            context.lifecycle = TokenLifecycle(stores.tokens, stores.refresh_tokens)
-            grant = run_token_checks(context)
-            await self._check_shared_audience(context, grant)
+                                  stores.refresh_tokens, now, assertions=assertions,
+                                  lifecycle=TokenLifecycle(stores.tokens, stores.refresh_tokens),
+                                  shared_audience=self.ctx.multi_aud)
+            grant = await run_token_checks(context)
             body = issue_tokens(context, grant, self.ctx.minter)
         except OAuthError as error:
             return oauth_error(error, basic_auth_used=basic, extra_headers=cors)
         return no_store_json(body, extra_headers=cors)
-
-    async def _check_shared_audience(self, context: TokenContext, grant: Grant) -> None:
-        """Backend Services pick their servers at the token endpoint: like at /authorize,
-        several servers share a token only if each advertises auth-multi-aud-token
-        (docs/behaviour.md; authz/multi_aud.py), else invalid_target. Codes and refresh tokens
-        carry an audience already checked at /authorize (narrowing never widens it)."""
-        if self.ctx.multi_aud is None or context.one("grant_type") != "client_credentials":
-            return
-        await self.ctx.multi_aud.check([self.ctx.realm.server(s.server_id)
-                                        for s in grant.servers])
 
     async def token_preflight(self, request: Request) -> Response:
         headers = {**cors_for(request), "Access-Control-Allow-Methods": "POST",

@@ -21,7 +21,6 @@ from smartrealm.authz.picker import PickerViews
 from smartrealm.authz.records import INTERACTION_LIFETIME, Interaction
 from smartrealm.authz.web import form_params, query_params
 from smartrealm.oauth.endpoints.authorize import (
-    AuthorizeRequest,
     ErrorPage,
     ErrorRedirect,
     validate_authorize,
@@ -37,33 +36,19 @@ class InteractionViews(PickerViews):
         try:
             params = query_params(request) if request.method == "GET" else \
                 await form_params(request)
-            req = validate_authorize(params, self.ctx.realm, self.ctx.stores.clients.get,
-                                     launch_claimer(self.ctx.stores, self.ctx.now))
+            req = await validate_authorize(params, self.ctx.realm, self.ctx.stores.clients.get,
+                                           launch_claimer(self.ctx.stores, self.ctx.now),
+                                           shared_audience=self.ctx.multi_aud)
         except ErrorPage as exc:
             return self.pages.error("Invalid request", exc.error.description)
         except ErrorRedirect as exc:
             return RedirectResponse(exc.url(self.ctx.issuer), status_code=303)
         except OAuthError as exc:
             return self.pages.error("Invalid request", exc.description)
-        refused = await self._check_multi_audience(req)
-        if refused is not None:
-            return refused
         interaction = Interaction(csrf=secrets.token_urlsafe(32),
                                   expires_at=self.ctx.now() + INTERACTION_LIFETIME,
                                   request=flow.request_data(req))
         return self._start(interaction, "login")
-
-    async def _check_multi_audience(self, req: AuthorizeRequest) -> Response | None:
-        """docs/behaviour.md: servers share one token only if each advertises auth-multi-aud-token
-        (multi_aud.py); the client and redirect URI are verified, so the error redirects."""
-        if self.ctx.multi_aud is None:
-            return None
-        try:
-            await self.ctx.multi_aud.check(req.audience.servers)
-        except OAuthError as error:
-            url = error.redirect_url(req.redirect_uri, req.state, iss=self.ctx.issuer)
-            return RedirectResponse(url, status_code=303)
-        return None
 
     # ------------------------------------------------------------------ login
 

@@ -89,6 +89,14 @@ class Brand(Protocol):
     def identifier_value(self) -> str: ...
 
 
+class SharedAudience(Protocol):
+    """The capability check behind one token for several servers: each must advertise
+    auth-multi-aud-token (docs/behaviour.md); ``check`` raises ``InvalidTarget`` when one
+    does not. Run inside the /authorize and /token pipelines."""
+
+    async def check(self, servers: Sequence[Server]) -> None: ...
+
+
 class Realm(Protocol):
     """The server directory: the AS, its servers and how to find one."""
 

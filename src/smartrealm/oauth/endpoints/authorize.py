@@ -9,7 +9,7 @@ errors go back to the client as a redirect carrying ``state``.
 # ruff: noqa: N818  (ErrorPage/ErrorRedirect name what happens, not *Error)
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from smartrealm.oauth import pkce
@@ -21,7 +21,7 @@ from smartrealm.oauth.errors import (
     UnsupportedResponseType,
 )
 from smartrealm.oauth.launch import LaunchContext, check_launch_use, check_launch_value
-from smartrealm.oauth.realm_view import Realm
+from smartrealm.oauth.realm_view import Realm, SharedAudience
 from smartrealm.oauth.resources import Audience, parse_audience
 from smartrealm.oauth.scopes import ScopeSet, ScopeSyntaxError, parse_scopes
 from smartrealm.oauth.store import Client
@@ -70,6 +70,7 @@ class _Check:
     params: Mapping[str, Sequence[str]]
     realm: Realm
     claim_launch: Callable[[str], LaunchContext | None] | None = None
+    shared_audience: SharedAudience | None = None  # None: no multi-server check
     client: Client | None = None
     redirect_uri: str = ""
     state: str | None = None
@@ -159,6 +160,15 @@ def check_audience(c: _Check) -> None:
         c.client.allowed_servers)
 
 
+async def check_shared_audience(c: _Check) -> None:
+    """docs/behaviour.md: servers share one token only if each advertises
+    auth-multi-aud-token. Before the launch is used up, so a refused request leaves it."""
+    audience = c.values["audience"]
+    assert isinstance(audience, Audience)
+    if c.shared_audience is not None:
+        await c.shared_audience.check(audience.servers)
+
+
 def check_launch_context(c: _Check) -> None:
     """§6.1: resolve (and use up) the launch last, once the rest of the request is valid;
     see smartrealm.oauth.launch for its rules."""
@@ -176,26 +186,31 @@ def check_launch_context(c: _Check) -> None:
 
 
 TRUST_CHECKS = (check_redirect_uri,)
-CHECKS: tuple[Callable[[_Check], None], ...] = (
+# A check raises an OAuthError or returns; one that needs I/O is a coroutine function.
+CHECKS: tuple[Callable[[_Check], Awaitable[None] | None], ...] = (
     check_no_repeats, check_response_type, check_state, check_prompt, check_launch,
-    check_scope, check_pkce, check_audience, check_launch_context,
+    check_scope, check_pkce, check_audience, check_shared_audience, check_launch_context,
 )
 
 
-def validate_authorize(params: Mapping[str, Sequence[str]], realm: Realm,
-                       find_client: Callable[[str], Client | None],
-                       claim_launch: Callable[[str], LaunchContext | None] | None = None,
-                       ) -> AuthorizeRequest:
+async def validate_authorize(params: Mapping[str, Sequence[str]], realm: Realm,
+                             find_client: Callable[[str], Client | None],
+                             claim_launch: Callable[[str], LaunchContext | None] | None = None,
+                             *, shared_audience: SharedAudience | None = None,
+                             ) -> AuthorizeRequest:
     """Run every check in order; raise ``ErrorPage`` or ``ErrorRedirect`` on the first
     failure, so no code is ever issued for a bad request. ``claim_launch`` resolves and uses
-    up an EHR launch id (None: no launch is known)."""
-    c = _Check(params, realm, claim_launch)
+    up an EHR launch id (None: no launch is known); ``shared_audience`` checks that the
+    servers of a multi-server request may share a token (None: not checked)."""
+    c = _Check(params, realm, claim_launch, shared_audience)
     check_client_id(c, find_client)
     for trust_check in TRUST_CHECKS:
         trust_check(c)
     try:
         for check in CHECKS:
-            check(c)
+            pending = check(c)
+            if pending is not None:
+                await pending
     except OAuthError as error:
         raise ErrorRedirect(error, c.redirect_uri, c.state) from None
     assert c.client is not None

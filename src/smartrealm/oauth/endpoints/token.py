@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.negotiate import REFRESH_SCOPES
 from smartrealm.oauth.passwords import token_hash
-from smartrealm.oauth.realm_view import Realm
+from smartrealm.oauth.realm_view import Realm, SharedAudience
 from smartrealm.oauth.resources import narrow
 from smartrealm.oauth.store import (
     AuthorizationCode,
@@ -52,6 +52,11 @@ REFRESH_LIFETIME = 14 * 86400
 
 @dataclass
 class TokenContext:
+    """One token request. Everything above ``client`` is the request and what it is checked
+    against, given whole to ``new_context``; the checks fill in the fields from ``client``
+    on as they establish them (who the client is, what the code or refresh token granted,
+    the grant the new access token carries)."""
+
     params: Mapping[str, Sequence[str]]
     authorization: str | None
     realm: Realm
@@ -59,13 +64,14 @@ class TokenContext:
     codes: CodeStore
     refresh_tokens: RefreshStore
     now: int
+    assertions: AssertionVerifier | None = None  # private_key_jwt (None: not accepted)
+    lifecycle: TokenLifecycle | None = None  # token registry: revocation, replays
+    shared_audience: SharedAudience | None = None  # None: no multi-server check
     client: Client | None = None
     code: AuthorizationCode | None = None
     refresh: RefreshToken | None = None
     grant: Grant | None = None  # what the new access token carries
     family: str = ""
-    assertions: AssertionVerifier | None = None  # private_key_jwt (None: not accepted)
-    lifecycle: TokenLifecycle | None = None  # token registry: revocation, replays
 
     def one(self, name: str) -> str | None:
         values = self.params.get(name, [])
@@ -101,6 +107,16 @@ def client_credentials_grant(c: TokenContext) -> None:
     # SMART §9 Backend Services: scope within the registered system/ ceiling.
     assert c.client is not None
     c.grant = backend_grant(c.realm, c.client, c.one("scope"), c.params.get("resource", []))
+
+
+async def check_shared_audience(c: TokenContext) -> None:
+    """Backend Services pick their servers here: like at /authorize, several servers share
+    a token only if each advertises auth-multi-aud-token, else ``invalid_target``. Codes and
+    refresh tokens carry an audience already checked at /authorize (narrowing never widens
+    it), so their grants need no such check."""
+    assert c.grant is not None
+    if c.shared_audience is not None:
+        await c.shared_audience.check([c.realm.server(s.server_id) for s in c.grant.servers])
 
 
 # ---------------------------------------------------------------- authorization_code
@@ -181,7 +197,8 @@ def narrow_resources(c: TokenContext) -> None:
     c.grant = c.grant.narrowed(urls)
 
 
-Check = Callable[[TokenContext], None]
+# A check raises an OAuthError or returns; one that needs I/O is a coroutine function.
+Check = Callable[[TokenContext], Awaitable[None] | None]
 COMMON_CHECKS: tuple[Check, ...] = (check_no_repeats, check_grant_type, authenticate_client,
                                      check_client_grant_type)
 GRANT_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -189,17 +206,22 @@ GRANT_CHECKS: dict[str, tuple[Check, ...]] = {
                            check_code_verifier, narrow_scope, narrow_resources),
     "refresh_token": (rotate_refresh_token, check_refresh_client, narrow_scope,
                       narrow_resources),
-    "client_credentials": (client_credentials_grant,),
+    "client_credentials": (client_credentials_grant, check_shared_audience),
 }
 
 
-def run_token_checks(c: TokenContext) -> Grant:
-    for check in COMMON_CHECKS:
-        check(c)
-    for check in GRANT_CHECKS[c.one("grant_type") or ""]:
-        check(c)
+async def run_token_checks(c: TokenContext) -> Grant:
+    await _run(COMMON_CHECKS, c)  # check_grant_type: the grant's checks below exist
+    await _run(GRANT_CHECKS[c.one("grant_type") or ""], c)
     assert c.grant is not None
     return c.grant
+
+
+async def _run(checks: Sequence[Check], c: TokenContext) -> None:
+    for check in checks:
+        pending = check(c)
+        if pending is not None:
+            await pending
 
 
 def issue_refresh_token(c: TokenContext) -> str | None:
@@ -246,8 +268,7 @@ def record_issue(c: TokenContext, body: dict[str, Any],
 
 
 def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> dict[str, Any]:
-    """The response for a request that passed ``run_token_checks`` (the web layer may run
-    checks that need I/O in between, e.g. the servers' multi-audience capability)."""
+    """The response for a request that passed ``run_token_checks``."""
     if context.one("grant_type") == "client_credentials":
         # §9: short-lived, never a refresh token
         issued = backend_access_token(grant, minter)
@@ -262,6 +283,10 @@ def issue_tokens(context: TokenContext, grant: Grant, minter: TokenMinter) -> di
 
 def new_context(params: Mapping[str, Sequence[str]], authorization: str | None,
                 realm: Realm, clients: ClientAuth, codes: CodeStore,
-                refresh_tokens: RefreshStore, now: int | None = None) -> TokenContext:
+                refresh_tokens: RefreshStore, now: int | None = None, *,
+                assertions: AssertionVerifier | None = None,
+                lifecycle: TokenLifecycle | None = None,
+                shared_audience: SharedAudience | None = None) -> TokenContext:
     return TokenContext(params, authorization, realm, clients, codes, refresh_tokens,
-                        int(now if now is not None else time.time()))
+                        int(now if now is not None else time.time()), assertions, lifecycle,
+                        shared_audience)
