@@ -22,6 +22,7 @@ from smartrealm.authz.web import (
     oauth_error,
     public_json,
 )
+from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.endpoints.token import (
     issue_tokens,
@@ -39,8 +40,6 @@ from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.metadata import authorization_server_metadata, smart_configuration
 from smartrealm.oauth.registration import ANONYMOUS, Authority, register
 from smartrealm.realm.brands import build_brands_bundle
-
-FHIR_JSON = "application/fhir+json"
 
 
 class Endpoints:

@@ -22,12 +22,12 @@ import httpx
 
 from smartrealm.authz.patient_index import PatientIndex
 from smartrealm.core.fhir_ids import is_fhir_id
+from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.oauth.tokens import SELF_SCOPE, TokenMinter
 from smartrealm.realm.config import ResourceServerConfig
 
 log = logging.getLogger(__name__)
 # FHIR id grammar: checked before an id (from a form or a server) goes into a URL.
-FHIR_JSON = "application/fhir+json"
 PAGE_SIZE = 25  # patients per picker page
 ENCOUNTER_SCOPE = "system/Encounter.rs"
 MAX_ENCOUNTERS = 50

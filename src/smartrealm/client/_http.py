@@ -14,7 +14,6 @@ from smartrealm.core.urls import normalize_url
 __all__ = ["is_absolute_http", "json_object", "normalize_url", "resolve_against_base", "strip"]
 
 JSON = "application/json"
-FHIR_JSON = "application/fhir+json"
 
 
 def strip(base_url: str) -> str:

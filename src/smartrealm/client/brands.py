@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 
-from smartrealm.client._http import FHIR_JSON, JSON, is_absolute_http, json_object
+from smartrealm.client._http import JSON, is_absolute_http, json_object
 from smartrealm.client.discovery import SmartConfiguration
 from smartrealm.client.errors import BrandsError
+from smartrealm.core.media_types import FHIR_JSON
 
 PORTAL_EXT = "http://hl7.org/fhir/StructureDefinition/organization-portal"
 FHIR_VERSION_EXT = "http://hl7.org/fhir/StructureDefinition/endpoint-fhir-version"

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 from smartrealm.client._http import (
-    FHIR_JSON,
     JSON,
     is_absolute_http,
     json_object,
@@ -21,6 +20,7 @@ from smartrealm.client._http import (
     strip,
 )
 from smartrealm.client.errors import DiscoveryError
+from smartrealm.core.media_types import FHIR_JSON
 
 WELL_KNOWN = "/.well-known/smart-configuration"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"

@@ -21,7 +21,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
-from smartrealm.client._http import FHIR_JSON, is_absolute_http, json_object, normalize_url, strip
+from smartrealm.client._http import is_absolute_http, json_object, normalize_url, strip
 from smartrealm.client.errors import (
     FHIR_STATUS_CLASSES,
     ClientUsageError,
@@ -35,6 +35,7 @@ from smartrealm.client.errors import (
 )
 from smartrealm.client.tokens import TokenSet
 from smartrealm.core.fhir_ids import FHIR_ID, RESOURCE_TYPE  # keep input out of the path
+from smartrealm.core.media_types import FHIR_JSON
 
 # Given the access token a server refused, return a fresh TokenSet (see TokenRefresher).
 Refresher = Callable[[str], Awaitable[TokenSet]]

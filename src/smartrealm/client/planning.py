@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from smartrealm.client._http import FHIR_JSON, json_object, normalize_url, strip
+from smartrealm.client._http import json_object, normalize_url, strip
 from smartrealm.client.discovery import SmartConfiguration
 from smartrealm.client.errors import ClientUsageError, DiscoveryError
+from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.oauth.scopes import ResourceScope, ScopeSyntaxError, parse_scope
 
 TYPE_NOT_SERVED = "type-not-served"

@@ -31,7 +31,7 @@ from .bundle_entries import (
 from .errors import BadRequest, FhirError
 from .handlers import FhirService
 from .history import HistoryService, parse_history_params
-from .reply import Reply, status_line, written
+from .reply import FhirResponse, status_line, written
 from .repository import WriteSession
 from .validation import validate_resource
 from .writes import (
@@ -54,7 +54,7 @@ class BundleService:
         self.history = history
         self.base_url = writes.settings.base_url
 
-    def process(self, ctx: AccessContext, body: bytes, prefer: str | None = None) -> Reply:
+    def process(self, ctx: AccessContext, body: bytes, prefer: str | None = None) -> FhirResponse:
         kind, raw_entries = parse_bundle(body)
         if kind == "batch":
             return self.batch(ctx, raw_entries, prefer)
@@ -62,21 +62,21 @@ class BundleService:
 
     # ------------------------------------------------------------------ batch
 
-    def batch(self, ctx: AccessContext, raw_entries: list[Any], prefer: str | None) -> Reply:
+    def batch(self, ctx: AccessContext, raw_entries: list[Any], prefer: str | None) -> FhirResponse:
         entries = []
         for index, raw in enumerate(raw_entries):
             try:
                 reply = self._one(ctx, parse_entry(index, raw, self.base_url), prefer)
             except FhirError as error:
-                reply = Reply(error.status, error.outcome())
+                reply = FhirResponse(error.outcome(), error.status)
             entries.append(self._response_entry(reply))
         return _bundle("batch-response", entries)
 
-    def _one(self, ctx: AccessContext, entry: Entry, prefer: str | None) -> Reply:
+    def _one(self, ctx: AccessContext, entry: Entry, prefer: str | None) -> FhirResponse:
         rtype, rid = entry.resource_type or "", entry.resource_id or ""
-        actions: dict[str, Callable[[], Reply]] = {
-            "read": lambda: Reply.of(self.reads.read(ctx, rtype, rid)),
-            "search-type": lambda: Reply.of(self.reads.search(ctx, rtype, list(entry.params))),
+        actions: dict[str, Callable[[], FhirResponse]] = {
+            "read": lambda: self.reads.read(ctx, rtype, rid),
+            "search-type": lambda: self.reads.search(ctx, rtype, list(entry.params)),
             "vread": lambda: self.history.vread(ctx, rtype, rid, entry.version or ""),
             "history-instance": lambda: self.history.instance(
                 ctx, rtype, rid, parse_history_params(entry.params)),
@@ -95,11 +95,11 @@ class BundleService:
     # ------------------------------------------------------------------ transaction
 
     def transaction(self, ctx: AccessContext, raw_entries: list[Any],
-                    prefer: str | None) -> Reply:
+                    prefer: str | None) -> FhirResponse:
         current: Entry | None = None
         try:
             entries = self._prepared(raw_entries)
-            replies: dict[int, Reply] = {}
+            replies: dict[int, FhirResponse] = {}
             with self.writes.session() as session:
                 for current in sorted(entries, key=lambda e: _ORDER[e.interaction]):
                     replies[current.index] = self._write(ctx, session, current, prefer)
@@ -135,13 +135,13 @@ class BundleService:
         return entries
 
     def _write(self, ctx: AccessContext, session: WriteSession, entry: Entry,
-               prefer: str | None) -> Reply:
+               prefer: str | None) -> FhirResponse:
         rtype, rid = entry.resource_type or "", entry.resource_id or ""
         letter = {"create": "c", "update": "u", "delete": "d"}[entry.interaction]
         permit = self.writes.permit(ctx, rtype, letter)
         if entry.interaction == "delete":
             version = delete_in(session, permit, rtype, rid, entry.if_match)
-            return Reply(204, None, {}, version)
+            return FhirResponse(None, 204, {}, version)
         resource = validate_resource(entry.resource, rtype)
         if entry.interaction == "create":
             stored = create_in(session, permit, for_create(resource, rid))
@@ -152,7 +152,7 @@ class BundleService:
 
     # ------------------------------------------------------------------ responses
 
-    def _response_entry(self, reply: Reply) -> dict[str, Any]:
+    def _response_entry(self, reply: FhirResponse) -> dict[str, Any]:
         response: dict[str, Any] = {"status": status_line(reply.status)}
         entry: dict[str, Any] = {}
         version = reply.version
@@ -174,11 +174,11 @@ class BundleService:
         return entry
 
 
-def _bundle(kind: str, entries: list[dict[str, Any]]) -> Reply:
+def _bundle(kind: str, entries: list[dict[str, Any]]) -> FhirResponse:
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": kind}
     if entries:
         bundle["entry"] = entries
-    return Reply(200, bundle)
+    return FhirResponse(bundle)
 
 
 def _at(error: FhirError, where: str) -> FhirError:
@@ -189,7 +189,7 @@ def _at(error: FhirError, where: str) -> FhirError:
     return error
 
 
-def _failure(error: FhirError, entry: Entry | None, base_url: str) -> Reply:
+def _failure(error: FhirError, entry: Entry | None, base_url: str) -> FhirResponse:
     """The whole transaction's answer: the failing entry's status, and an outcome whose
     issues name that entry (``Bundle.entry[2].resource.code`` for a validation issue)."""
     outcome = error.outcome()
@@ -198,7 +198,7 @@ def _failure(error: FhirError, entry: Entry | None, base_url: str) -> Reply:
             issue["diagnostics"] = f"{entry.where}: {issue.get('diagnostics', '')}"
             issue["expression"] = [_inside(entry, e) for e in issue.get("expression", [])] \
                 or [entry.where]
-    return Reply(error.status, outcome, error.headers(base_url))
+    return FhirResponse(outcome, error.status, error.headers(base_url))
 
 
 def _inside(entry: Entry, expression: str) -> str:

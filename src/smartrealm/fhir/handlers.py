@@ -5,11 +5,9 @@ web layer runs them in a worker thread."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
-from typing import Any
 
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.guard import AccessContext
@@ -17,27 +15,10 @@ from smartrealm.guard import AccessContext
 from .access import authorize
 from .errors import BadRequest, Forbidden, Gone, NotFound
 from .query import AnyOf, Clause, IdValue
-from .repository import ResourceRepository, StoredResource
+from .reply import FhirResponse
+from .repository import ResourceRepository
 from .searchset import Searcher
 from .settings import FhirSettings
-
-
-@dataclass(frozen=True)
-class FhirResponse:
-    payload: dict[str, Any] | StoredResource
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def body(self) -> dict[str, Any]:
-        if isinstance(self.payload, StoredResource):
-            return self.payload.resource
-        return self.payload
-
-    @property
-    def text(self) -> str | None:
-        """The body already encoded, when the store kept it (StoredResource.text)."""
-        return self.payload.text if isinstance(self.payload, StoredResource) else None
 
 
 class FhirService:

@@ -26,7 +26,7 @@ from smartrealm.guard import AccessContext
 from .access import authorize
 from .errors import BadRequest, Forbidden, Gone, NotFound
 from .query import Criterion
-from .reply import Reply, status_line
+from .reply import FhirResponse, status_line
 from .repository import HistoryQuery, ResourceRepository, StoredResource
 from .search import DEFAULT_COUNT, MAX_COUNT
 from .settings import FhirSettings
@@ -76,7 +76,7 @@ class HistoryService:
         self.repository = repository
 
     def vread(self, ctx: AccessContext, resource_type: str, resource_id: str,
-              version: str) -> Reply:
+              version: str) -> FhirResponse:
         self._check_type(resource_type)
         permit = authorize(ctx, resource_type, "r", base_url=self.settings.base_url)
         check_id(resource_id)
@@ -89,10 +89,10 @@ class HistoryService:
         if found.deleted:
             raise Gone(f"version {found.version_id} of {resource_type}/{resource_id} is its "
                        f"deletion")
-        return Reply(200, found.resource, version_headers(found, self.settings.base_url))
+        return FhirResponse(found.resource, 200, version_headers(found, self.settings.base_url))
 
     def instance(self, ctx: AccessContext, resource_type: str, resource_id: str,
-                 params: HistoryParams) -> Reply:
+                 params: HistoryParams) -> FhirResponse:
         self._check_type(resource_type)
         permit = authorize(ctx, resource_type, "r", base_url=self.settings.base_url)
         check_id(resource_id)
@@ -108,7 +108,7 @@ class HistoryService:
                             f"{resource_type}/{resource_id}/_history")
 
     def type_history(self, ctx: AccessContext, resource_type: str,
-                     params: HistoryParams) -> Reply:
+                     params: HistoryParams) -> FhirResponse:
         self._check_type(resource_type)
         permit = authorize(ctx, resource_type, "s", base_url=self.settings.base_url)
         restrictions: dict[str, Criterion | None] = {resource_type: permit.restriction}
@@ -116,7 +116,7 @@ class HistoryService:
                              params.count, params.offset)
         return self._bundle(query, restrictions, params, f"{resource_type}/_history")
 
-    def system(self, ctx: AccessContext, params: HistoryParams) -> Reply:
+    def system(self, ctx: AccessContext, params: HistoryParams) -> FhirResponse:
         """Every served type the token may search (``s``), each under its own permit."""
         restrictions: dict[str, Criterion | None] = {}
         for resource_type in self.settings.resource_types:
@@ -142,7 +142,7 @@ class HistoryService:
         return self.repository.versions_matching(versions, (restriction,))
 
     def _bundle(self, query: HistoryQuery, restrictions: dict[str, Criterion | None],
-                params: HistoryParams, path: str) -> Reply:
+                params: HistoryParams, path: str) -> FhirResponse:
         page, total = self.repository.history(query)
         shown = self._filter(page, restrictions)
         exact = all(r is None for r in restrictions.values())
@@ -152,7 +152,7 @@ class HistoryService:
         bundle["link"] = _links(self.settings.base_url, path, params, total)
         if shown:
             bundle["entry"] = [self._entry(v) for v in shown]
-        return Reply(200, bundle)
+        return FhirResponse(bundle)
 
     def _filter(self, page: list[StoredResource],
                 restrictions: dict[str, Criterion | None]) -> list[StoredResource]:

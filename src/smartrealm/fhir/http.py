@@ -17,8 +17,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartrealm.core.fhir_ids import ID_PATTERN
+from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.core.prefer import prefers_strict_handling
 from smartrealm.guard import AccessContext, KeySetUnavailable, TokenChecker, TokenRejected
 
@@ -30,10 +32,7 @@ from .errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from .handlers import FhirResponse
-from .rest import BaseSlash
-
-FHIR_JSON = "application/fhir+json"
+from .reply import FhirResponse
 
 
 class FhirIdConvertor(Convertor[str]):
@@ -114,6 +113,10 @@ _FHIR_JSON_BYTES = FHIR_JSON.encode("latin-1")
 
 
 def render(result: FhirResponse) -> Response:
+    """The one renderer of a FhirResponse: no body (204, ``return=minimal``), the stored
+    resource's own encoding, or FHIR JSON."""
+    if result.payload is None:
+        return Response(status_code=result.status, headers=result.headers)
     if result.text is not None:
         return EncodedFhirResponse(result.text.encode(), result.status, result.headers)
     return FhirJSONResponse(result.body, status_code=result.status, headers=result.headers)
@@ -168,3 +171,18 @@ def mount_at_base(base_url: str, app: Starlette, close: Callable[[], Awaitable[N
     middleware = [*front, Middleware(BaseSlash, base_path=path)]  # POST [base]
     return Starlette(routes=[Mount(path, app=app)], lifespan=lifespan, middleware=middleware,
                      exception_handlers=exception_handlers(base_url))
+
+
+class BaseSlash:
+    """ASGI middleware: ``POST [base]`` (no trailing slash) reaches the base route instead
+    of being redirected (a client does not re-POST a body after a 307)."""
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.base_path = base_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.base_path and scope["path"] == self.base_path:
+            scope = {**scope, "path": self.base_path + "/",
+                     "raw_path": (self.base_path + "/").encode()}
+        await self.app(scope, receive, send)

@@ -1,12 +1,13 @@
-"""What an interaction answers, before any web framework renders it. Unlike a read or a
-search, a write may answer with no body at all (204, ``Prefer: return=minimal``)."""
+"""What an interaction answers, before any web framework renders it: ``FhirResponse``, the
+one answer type of the built-in server, the proxy and the entries of a batch, rendered by
+``fhir.http.render``. A read may carry the stored resource already encoded (no parse, no
+encode); a write may answer with no body at all (204, ``Prefer: return=minimal``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .handlers import FhirResponse
 from .repository import StoredResource
 from .versioning import outcome_information, return_preference, version_headers
 
@@ -19,15 +20,22 @@ REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
 
 
 @dataclass(frozen=True)
-class Reply:
-    status: int
-    body: dict[str, Any] | None = None
+class FhirResponse:
+    payload: dict[str, Any] | StoredResource | None
+    status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     version: StoredResource | None = None  # the version a write stored (Bundle responses)
 
-    @classmethod
-    def of(cls, response: FhirResponse) -> Reply:
-        return cls(response.status, response.body, dict(response.headers))
+    @property
+    def body(self) -> dict[str, Any] | None:
+        if isinstance(self.payload, StoredResource):
+            return self.payload.resource
+        return self.payload
+
+    @property
+    def text(self) -> str | None:
+        """The body already encoded, when the store kept it (StoredResource.text)."""
+        return self.payload.text if isinstance(self.payload, StoredResource) else None
 
 
 def status_line(status: int) -> str:
@@ -36,12 +44,12 @@ def status_line(status: int) -> str:
 
 
 def written(version: StoredResource, status: int, prefer: str | None, base_url: str,
-            message: str) -> Reply:
+            message: str) -> FhirResponse:
     """The answer to a create or update (R4 http.html#ops: ``Prefer: return=``)."""
     headers = version_headers(version, base_url, location=True)
     wanted = return_preference(prefer)
     if wanted == "minimal":
-        return Reply(status, None, headers, version)
+        return FhirResponse(None, status, headers, version)
     if wanted == "OperationOutcome":
-        return Reply(status, outcome_information(message), headers, version)
-    return Reply(status, version.resource, headers, version)
+        return FhirResponse(outcome_information(message), status, headers, version)
+    return FhirResponse(version.resource, status, headers, version)

@@ -13,9 +13,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartrealm.core.prefer import prefers_strict_handling
 from smartrealm.guard import AccessContext
@@ -24,23 +23,16 @@ from .bundles import BundleService
 from .errors import BadRequest, PayloadTooLarge
 from .handlers import FhirService
 from .history import HistoryService, parse_history_params
+from .http import render
 from .link_reports import LinkReporter
-from .reply import Reply
+from .reply import FhirResponse
 from .repository import ResourceRepository
 from .settings import FhirSettings
 from .validation import MAX_BODY, check_media_type
 from .versioning import parse_if_match
 from .writes import WriteService
 
-FHIR_JSON = "application/fhir+json"
 Authenticate = Callable[[Request], Awaitable[AccessContext]]
-
-
-def render_reply(reply: Reply) -> Response:
-    if reply.body is None:
-        return Response(status_code=reply.status, headers=reply.headers)
-    return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers,
-                        media_type=FHIR_JSON)
 
 
 async def read_body(request: Request) -> bytes:
@@ -66,8 +58,8 @@ def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: F
     history = HistoryService(settings, repository)
     bundles = BundleService(reads, writes, history)
 
-    async def call(action: Callable[..., Reply], *args: Any, **kwargs: Any) -> Response:
-        return render_reply(await run_in_threadpool(action, *args, **kwargs))
+    async def call(action: Callable[..., FhirResponse], *args: Any, **kwargs: Any) -> Response:
+        return render(await run_in_threadpool(action, *args, **kwargs))
 
     async def body_of(request: Request) -> bytes:
         check_media_type(request.headers.get("content-type"))
@@ -149,18 +141,3 @@ def _no_criteria_in_url(request: Request) -> None:
     if names - {"_format", "_pretty"}:
         raise BadRequest("POST [type] takes no search parameters; a conditional create "
                          "sends its criteria in the If-None-Exist header")
-
-
-class BaseSlash:
-    """ASGI middleware: ``POST [base]`` (no trailing slash) reaches the base route instead
-    of being redirected (a client does not re-POST a body after a 307)."""
-
-    def __init__(self, app: ASGIApp, base_path: str) -> None:
-        self.app = app
-        self.base_path = base_path.rstrip("/")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.base_path and scope["path"] == self.base_path:
-            scope = {**scope, "path": self.base_path + "/",
-                     "raw_path": (self.base_path + "/").encode()}
-        await self.app(scope, receive, send)

@@ -29,7 +29,7 @@ from .errors import (
 from .interactions import writable
 from .link_reports import LinkReporter
 from .linking import check_link_kept, collecting, guard_link
-from .reply import Reply, written
+from .reply import FhirResponse, written
 from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
 from .settings import FhirSettings
 from .validation import parse_json, validate_resource
@@ -158,7 +158,7 @@ class WriteService:
             self.links.report(changes.changes)
 
     def create(self, ctx: AccessContext, resource_type: str, body: Any,
-               prefer: str | None = None, if_none_exist: str | None = None) -> Reply:
+               prefer: str | None = None, if_none_exist: str | None = None) -> FhirResponse:
         permit = self.permit(ctx, resource_type, "c")
         seen = None if if_none_exist is None else self._search_permit(ctx, resource_type)
         resource = for_create(validate_resource(parsed(body), resource_type), new_id())
@@ -180,7 +180,7 @@ class WriteService:
 
     def _create_if_none_exist(self, ctx: AccessContext, permit: Permit, seen: Permit,
                               resource: dict[str, Any], if_none_exist: str,
-                              prefer: str | None) -> Reply:
+                              prefer: str | None) -> FhirResponse:
         """R4 http.html#ccreate: 0 matches → create (201); 1 → 200 with it; more → 412."""
         resource_type = resource["resourceType"]
         criteria = parse_condition(resource_type, if_none_exist,
@@ -198,7 +198,7 @@ class WriteService:
                        f"created {resource_type}/{resource['id']}")
 
     def update(self, ctx: AccessContext, resource_type: str, resource_id: str, body: Any,
-               *, if_match: int | None = None, prefer: str | None = None) -> Reply:
+               *, if_match: int | None = None, prefer: str | None = None) -> FhirResponse:
         permit = self.permit(ctx, resource_type, "u")
         check_id(resource_id)
         resource = for_update(validate_resource(parsed(body), resource_type), resource_id)
@@ -209,13 +209,13 @@ class WriteService:
                        f"{verb} {resource_type}/{resource_id}")
 
     def delete(self, ctx: AccessContext, resource_type: str, resource_id: str, *,
-               if_match: int | None = None, prefer: str | None = None) -> Reply:
+               if_match: int | None = None, prefer: str | None = None) -> FhirResponse:
         permit = self.permit(ctx, resource_type, "d")
         check_id(resource_id)
         with self.session(if_match) as session:
             version = delete_in(session, permit, resource_type, resource_id, if_match)
         headers = {} if version is None else {"ETag": f'W/"{version.version_id}"'}
         if return_preference(prefer) == "OperationOutcome":
-            return Reply(200, outcome_information(f"deleted {resource_type}/{resource_id}"),
-                         headers, version)
-        return Reply(204, None, headers, version)
+            return FhirResponse(outcome_information(f"deleted {resource_type}/{resource_id}"),
+                                200, headers, version)
+        return FhirResponse(None, 204, headers, version)

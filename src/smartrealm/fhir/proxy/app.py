@@ -25,9 +25,10 @@ from smartrealm.fhir.http import (
     exception_handlers,
     middleware,
     mount_at_base,
+    render,
 )
-from smartrealm.fhir.reply import Reply
-from smartrealm.fhir.rest import read_body, render_reply
+from smartrealm.fhir.reply import FhirResponse
+from smartrealm.fhir.rest import read_body
 from smartrealm.fhir.search import form_params
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.validation import check_media_type
@@ -46,7 +47,7 @@ from .upstream import NoCredentials, RealmSelfToken, Upstream, UpstreamCredentia
 from .writes import ProxyWrites
 
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
-Handler = Callable[[Request, AccessContext], Awaitable[Reply]]
+Handler = Callable[[Request, AccessContext], Awaitable[FhirResponse]]
 
 
 def create_proxy_app(settings: FhirSettings, upstream: Upstream,
@@ -70,7 +71,7 @@ def create_proxy_app(settings: FhirSettings, upstream: Upstream,
                 raise refuse("an operation ($...)")
             if request.headers.get("if-none-exist") is not None:
                 raise refuse("a conditional create (If-None-Exist)")
-            return render_reply(await handler(request, ctx))
+            return render(await handler(request, ctx))
         return endpoint
 
     routes = [
@@ -90,11 +91,11 @@ def _table(reads: ProxyReads, writes: ProxyWrites) -> list[tuple[str, str, Handl
     def path(request: Request, name: str) -> str:
         return str(request.path_params[name])
 
-    async def refused(request: Request, _ctx: AccessContext) -> Reply:
+    async def refused(request: Request, _ctx: AccessContext) -> FhirResponse:
         what = {"POST": "a batch or transaction Bundle"}.get(request.method)
         raise refuse(what or f"{request.method} {request.url.path}")
 
-    async def search_post(request: Request, ctx: AccessContext) -> Reply:
+    async def search_post(request: Request, ctx: AccessContext) -> FhirResponse:
         # A form body (415 for any other type, fhir/search.py form_params).
         body = form_params(request.headers.get("content-type"), await read_body(request))
         return await reads.search(ctx, path(request, "type"), [*params(request), *body],
@@ -104,7 +105,7 @@ def _table(reads: ProxyReads, writes: ProxyWrites) -> list[tuple[str, str, Handl
         check_media_type(request.headers.get("content-type"))
         return await read_body(request)
 
-    async def unknown(request: Request, _ctx: AccessContext) -> Reply:
+    async def unknown(request: Request, _ctx: AccessContext) -> FhirResponse:
         # Operations ($...) on any path were refused by ``guarded`` already.
         if request.method == "GET":
             raise NotFound(f"no such endpoint: {request.url.path}")
@@ -133,7 +134,7 @@ def _table(reads: ProxyReads, writes: ProxyWrites) -> list[tuple[str, str, Handl
 
 
 async def _create(writes: ProxyWrites, request: Request, ctx: AccessContext,
-                  body: Callable[[Request], Awaitable[bytes]]) -> Reply:
+                  body: Callable[[Request], Awaitable[bytes]]) -> FhirResponse:
     # Conditional create/update (POST [type]?…) is not supported here either (400).
     if request.url.query:
         raise refuse("a conditional create ([type]?...)")
@@ -142,7 +143,7 @@ async def _create(writes: ProxyWrites, request: Request, ctx: AccessContext,
 
 
 async def _update(writes: ProxyWrites, request: Request, ctx: AccessContext,
-                  body: Callable[[Request], Awaitable[bytes]]) -> Reply:
+                  body: Callable[[Request], Awaitable[bytes]]) -> FhirResponse:
     path = request.path_params
     return await writes.update(ctx, str(path["type"]), str(path["id"]), await body(request),
                                request.headers.get("if-match"), request.headers.get("prefer"))

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from smartrealm.fhir.access import Permit, authorize, check_named_patients
 from smartrealm.fhir.errors import Forbidden, NotFound
 from smartrealm.fhir.query import Clause
-from smartrealm.fhir.reply import Reply
+from smartrealm.fhir.reply import FhirResponse
 from smartrealm.fhir.search import parse_param
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.writes import check_id
@@ -44,11 +44,11 @@ class ProxyReads:
         if resource_type not in self.settings.resource_types:
             raise NotFound(f"this server does not serve {resource_type!r} resources")
 
-    def relay(self, reply: UpstreamReply) -> Reply:
+    def relay(self, reply: UpstreamReply) -> FhirResponse:
         body = self.rewriter.outward(reply.body)
         if body is not None and not isinstance(body, dict):
             raise BadGateway("the upstream server answered something that is not a resource")
-        return Reply(reply.status, body, self.rewriter.outward(reply.headers))
+        return FhirResponse(body, reply.status, self.rewriter.outward(reply.headers))
 
     async def allows(self, permit: Permit, resource: Any) -> bool:
         return await run_in_threadpool(self.judge.allows, permit, resource)
@@ -56,7 +56,7 @@ class ProxyReads:
     # ------------------------------------------------------------------ read, vread
 
     async def read(self, ctx: AccessContext, resource_type: str, resource_id: str,
-                   version: str | None = None) -> Reply:
+                   version: str | None = None) -> FhirResponse:
         self.check_type(resource_type)
         permit = authorize(ctx, resource_type, "r", base_url=self.base)
         check_id(resource_id)
@@ -71,7 +71,7 @@ class ProxyReads:
     # ------------------------------------------------------------------ search
 
     async def search(self, ctx: AccessContext, resource_type: str,
-                     params: Sequence[tuple[str, str]], prefer: str | None) -> Reply:
+                     params: Sequence[tuple[str, str]], prefer: str | None) -> FhirResponse:
         self.check_type(resource_type)
         screen_params(params)
         permit = authorize(ctx, resource_type, "s", base_url=self.base)
@@ -99,7 +99,7 @@ class ProxyReads:
                 clauses.append(clause)
         return clauses
 
-    async def _filtered(self, permit: Permit, reply: UpstreamReply, exact: bool) -> Reply:
+    async def _filtered(self, permit: Permit, reply: UpstreamReply, exact: bool) -> FhirResponse:
         bundle = _bundle(reply.body)
         entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
         outcomes = [e for e in entries if _is_outcome(e)]
@@ -119,7 +119,7 @@ class ProxyReads:
     # ------------------------------------------------------------------ history
 
     async def instance_history(self, ctx: AccessContext, resource_type: str,
-                               resource_id: str, params: Sequence[tuple[str, str]]) -> Reply:
+                               resource_id: str, params: Sequence[tuple[str, str]]) -> FhirResponse:
         """Under a restricted permit: the resource must be inside it now, and only
         versions that are themselves inside it are listed (as the built-in server)."""
         self.check_type(resource_type)
@@ -138,7 +138,7 @@ class ProxyReads:
         return await self._filtered(permit, reply, exact=False)
 
     async def type_history(self, ctx: AccessContext, resource_type: str,
-                           params: Sequence[tuple[str, str]]) -> Reply:
+                           params: Sequence[tuple[str, str]]) -> FhirResponse:
         self.check_type(resource_type)
         screen_params(params)
         permit = authorize(ctx, resource_type, "s", base_url=self.base)

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy.exc import DBAPIError
 
+from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.core.urls import normalize_url
 from smartrealm.fhir.errors import FhirError, ServiceUnavailable
 from smartrealm.oauth.keys import KeyRing, KeyStore
 from smartrealm.oauth.tokens import TokenMinter
 
-FHIR_JSON = "application/fhir+json"
 UPSTREAM_SCOPE = "system/*.cruds"
 _TOKEN_REUSE = 30   # seconds a minted upstream token is reused (it lives 60 s)
 # Response headers passed back to the client (URLs among them are rewritten).

@@ -12,7 +12,7 @@ from smartrealm.fhir.access import Permit, authorize
 from smartrealm.fhir.errors import BadRequest, Forbidden, MethodNotAllowed, PreconditionFailed
 from smartrealm.fhir.interactions import writable
 from smartrealm.fhir.linking import check_link_kept, guard_link
-from smartrealm.fhir.reply import Reply
+from smartrealm.fhir.reply import FhirResponse
 from smartrealm.fhir.validation import parse_json, validate_resource
 from smartrealm.fhir.versioning import parse_if_match
 from smartrealm.fhir.writes import check_id, for_update
@@ -40,7 +40,7 @@ class ProxyWrites:
         return guard_link(permit, ctx, letter, system)
 
     async def create(self, ctx: AccessContext, resource_type: str, body: bytes,
-                     prefer: str | None) -> Reply:
+                     prefer: str | None) -> FhirResponse:
         self.check_writable(resource_type)
         permit = self.permit(ctx, resource_type, "c")
         resource = validate_resource(parse_json(body), resource_type)
@@ -51,7 +51,7 @@ class ProxyWrites:
             "POST", resource_type, content=body, headers=_prefer(prefer)))
 
     async def update(self, ctx: AccessContext, resource_type: str, resource_id: str,
-                     body: bytes, if_match: str | None, prefer: str | None) -> Reply:
+                     body: bytes, if_match: str | None, prefer: str | None) -> FhirResponse:
         self.check_writable(resource_type)
         permit = self.permit(ctx, resource_type, "u")
         check_id(resource_id)
@@ -73,7 +73,7 @@ class ProxyWrites:
             "PUT", f"{resource_type}/{resource_id}", content=body, headers=headers))
 
     async def delete(self, ctx: AccessContext, resource_type: str, resource_id: str,
-                     if_match: str | None) -> Reply:
+                     if_match: str | None) -> FhirResponse:
         self.check_writable(resource_type)
         permit = authorize(ctx, resource_type, "d", base_url=self.base)
         check_id(resource_id)
