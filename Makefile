@@ -28,7 +28,7 @@ serve: setup
 	$(BIN)/smartrealm serve
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests examples bench
 	$(BIN)/lint-imports  # the layer contract in pyproject.toml [tool.importlinter]
 
 typecheck: setup

@@ -7,9 +7,9 @@ Start the realm first (`smartrealm serve`), then:
     python examples/backend_service.py --initial-access-token <the token>
 
 It generates an ES384 key pair, registers a `private_key_jwt` client with its public JWKS
-(RFC 7591; a Backend Services client needs the operator's initial access token), gets one `client_credentials`
-token for the EHR and the lab server (one RFC 8707 `resource` each), and finds the same
-person on both servers by the realm-wide MRN.
+(RFC 7591; a Backend Services client needs the operator's initial access token), gets one
+`client_credentials` token for the EHR and the lab server (one RFC 8707 `resource` each),
+and finds the same person on both servers by the realm-wide MRN.
 """
 
 from __future__ import annotations

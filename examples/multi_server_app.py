@@ -27,7 +27,7 @@ from smartrealm.client import (
     discover,
     register_client,
 )
-from smartrealm.realm.useragent import authorize_as_user
+from smartrealm.devtools.useragent import authorize_as_user
 
 SCOPE = "openid fhirUser launch/patient patient/Patient.rs patient/Observation.rs " \
         "patient/ImagingStudy.rs"

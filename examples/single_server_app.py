@@ -22,7 +22,7 @@ import httpx
 
 from smartrealm.client import FileTokenStore, PublicClient, SmartClientError, register_client
 from smartrealm.client.sync import SyncClient, SyncRealmApp
-from smartrealm.realm.useragent import authorize_as_user
+from smartrealm.devtools.useragent import authorize_as_user
 
 SCOPE = "openid fhirUser launch/patient offline_access patient/Patient.rs " \
         "patient/Observation.rs"

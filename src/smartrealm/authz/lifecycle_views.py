@@ -26,7 +26,6 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
-from smartrealm.authz.server_clients import authenticate_server, presented_server
 from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
 from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.client_auth import FailureThrottle, authenticate_request
@@ -41,6 +40,7 @@ from smartrealm.oauth.errors import (
 )
 from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.own_tokens import OwnTokenVerifier
+from smartrealm.oauth.server_clients import authenticate_server, presented_server
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -109,12 +109,13 @@ class LifecycleViews:
 
     def _server_caller(self, authorization: str | None, params: Mapping[str, Sequence[str]],
                        throttle: FailureThrottle) -> Caller | None:
-        """A realm resource server authenticating as ``rs:<id>`` (server_clients.py); None
+        """A realm resource server authenticating as ``rs:<id>`` (oauth/server_clients.py); None
         for anyone else."""
         pair = presented_server(authorization, params)
         if pair is None:
             return None
-        return Caller(pair[0], server=authenticate_server(self.ctx, *pair, throttle))
+        return Caller(pair[0], server=authenticate_server(
+            self.ctx.realm, self.ctx.stores.rs_credentials.secret, *pair, throttle))
 
     async def revoke(self, request: Request) -> Response:
         cors = cors_for(request)

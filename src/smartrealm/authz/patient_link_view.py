@@ -3,7 +3,7 @@ write changed the link of one of its Patients (fhir/link_reports.py; docs/behavi
 "Linking a patient's records across servers").
 
 Who may call it: only a realm resource server, as its confidential client ``rs:<server id>``
-(server_clients.py). Any other caller (a registered client, however privileged, a Bearer
+(oauth/server_clients.py). Any other caller (a registered client, however privileged, a Bearer
 token, nobody) gets 401 ``invalid_client``. The server whose record it is comes from the
 authenticated client and never from the body, so a server can change only its own records'
 rows: what it reports is what its store holds, and the store is its own.
@@ -25,11 +25,11 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.patient_index import PatientLink
-from smartrealm.authz.server_clients import authenticate_server, presented_server
 from smartrealm.authz.web import form_params, no_store_json, oauth_error
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, OAuthError
-from smartrealm.realm.config import ResourceServerConfig
+from smartrealm.oauth.realm_view import Server
+from smartrealm.oauth.server_clients import authenticate_server, presented_server
 from smartrealm.realm.patient_links import (
     ACTION,
     LINK,
@@ -80,12 +80,13 @@ class PatientLinkView:
         self.ctx = ctx
 
     def _server(self, request: Request, params: Mapping[str, Sequence[str]]
-                ) -> ResourceServerConfig:
+                ) -> Server:
         pair = presented_server(request.headers.get("authorization"), params)
         if pair is None:
             raise InvalidClient("only a realm resource server (client rs:<server id>) may "
                                 "report patient links")
-        return authenticate_server(self.ctx, *pair, client_auth(self.ctx, request).throttle)
+        return authenticate_server(self.ctx.realm, self.ctx.stores.rs_credentials.secret, *pair,
+                                   client_auth(self.ctx, request).throttle)
 
     async def report(self, request: Request) -> Response:
         try:

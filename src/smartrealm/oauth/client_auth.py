@@ -69,7 +69,8 @@ class ClientAuth:
     throttle: FailureThrottle = field(default_factory=Unthrottled)
 
 
-def _single(form: Mapping[str, Sequence[str]], name: str) -> str | None:
+def single_param(form: Mapping[str, Sequence[str]], name: str) -> str | None:
+    """A form parameter that may appear once (RFC 6749 §3.1: repeated is invalid_request)."""
     values = form.get(name, [])
     if len(values) > 1:
         raise InvalidRequest(f"{name} must not be repeated")
@@ -87,8 +88,8 @@ def parse_basic(header: str) -> tuple[str, str]:
 
 def extract_credentials(authorization: str | None,
                         form: Mapping[str, Sequence[str]]) -> Credentials:
-    body_id = _single(form, "client_id")
-    body_secret = _single(form, "client_secret")
+    body_id = single_param(form, "client_id")
+    body_secret = single_param(form, "client_secret")
     if authorization:
         if body_secret is not None:
             # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
