@@ -26,6 +26,8 @@ from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.cli_common import ConfigOption, DataDirOption, console
 from smartrealm.cli_common import fail as _fail
 from smartrealm.cli_common import load_realm as _realm
+from smartrealm.core.defaults import INITIAL_TOKEN_MAX_LIFETIME as MAX_TOKEN_LIFETIME
+from smartrealm.core.defaults import INITIAL_TOKEN_MAX_USES as MAX_TOKEN_USES
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.registration import OPERATOR, PRIVILEGES, Registration, register
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, PUBLIC, SECRET_BASIC, Client, ClientStore
@@ -37,8 +39,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 tokens_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Initial access tokens for /register (RFC 7591 §3).")
 app.add_typer(tokens_app, name="initial-token")
-MAX_TOKEN_LIFETIME = 30 * 86400
-MAX_TOKEN_USES = 1000
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

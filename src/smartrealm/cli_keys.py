@@ -25,8 +25,8 @@ from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.cli_common import ConfigOption, DataDirOption, console
 from smartrealm.cli_common import fail as fail
 from smartrealm.cli_common import load_realm as load_realm
+from smartrealm.core.defaults import KEY_RELOAD_INTERVAL as RELOAD_INTERVAL
 from smartrealm.oauth.key_rotation import (
-    RELOAD_INTERVAL,
     key_statuses,
     max_token_lifetime,
     prune,

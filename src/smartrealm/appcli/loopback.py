@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit
 
+from smartrealm.core.defaults import LOOPBACK_MAX_REQUEST_LINE as MAX_REQUEST_LINE
+
 CALLBACK_PATH = "/callback"
 HOST = "127.0.0.1"
-MAX_REQUEST_LINE = 16_384
 PAGE = (b"<!doctype html><meta charset='utf-8'><title>smartrealm app</title>"
         b"<p>The authorization server answered. You can close this window and return to "
         b"the terminal.</p>")

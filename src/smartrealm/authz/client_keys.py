@@ -23,14 +23,13 @@ from typing import Any
 
 import httpx
 
+from smartrealm.core.defaults import JWKS_DEFAULT_MAX_AGE as DEFAULT_MAX_AGE
+from smartrealm.core.defaults import JWKS_FETCH_TIMEOUT as FETCH_TIMEOUT
+from smartrealm.core.defaults import JWKS_MAX_CACHE_AGE as MAX_CACHE_AGE
+from smartrealm.core.defaults import JWKS_MAX_DOCUMENT as MAX_DOCUMENT
 from smartrealm.oauth.assertions import Assertion, KeySource
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client, ClientStore
-
-DEFAULT_MAX_AGE = 300.0  # no Cache-Control at all: HTTP heuristic freshness, kept short
-MAX_CACHE_AGE = 86400.0
-MAX_DOCUMENT = 64 * 1024
-FETCH_TIMEOUT = 5.0
 
 
 def cache_lifetime(cache_control: str | None) -> float:

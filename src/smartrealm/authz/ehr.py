@@ -23,13 +23,13 @@ from smartrealm.authz.login_guard import LoginRefused
 from smartrealm.authz.patients import PatientSummary
 from smartrealm.authz.records import User
 from smartrealm.authz.web import Pages, Params, form_params
+from smartrealm.core.defaults import EHR_SESSION_LIFETIME as SESSION_LIFETIME
+from smartrealm.core.defaults import EHR_SIGN_IN_LIFETIME as SIGN_IN_LIFETIME
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.launch_input import LaunchInput
 from smartrealm.oauth.passwords import token_hash
 
 COOKIE = "smartrealm_ehr"
-SIGN_IN_LIFETIME = 600  # an anonymous session only has to last until sign-in
-SESSION_LIFETIME = 8 * 3600  # a clinician's shift at the simulator
 
 
 class EhrViews:

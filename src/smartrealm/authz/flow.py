@@ -16,6 +16,7 @@ from smartrealm.authz.login_guard import LoginGuard
 from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patients import PatientDirectory, resolve_patient
 from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.core.defaults import CODE_LIFETIME
 from smartrealm.oauth.approval import granular_alternatives
 from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.endpoints.authorize import AuthorizeRequest
@@ -36,7 +37,6 @@ from smartrealm.oauth.store import AuthorizationCode
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
 
-CODE_LIFETIME = 60  # SMART §3.5: "usually about one minute"
 PICKER_STAGES = ("patient", "encounter")
 
 

@@ -29,10 +29,8 @@ from sqlalchemy import (
     update,
 )
 
+from smartrealm.core.defaults import INITIAL_TOKEN_RETENTION as RETENTION
 from smartrealm.oauth.passwords import token_hash
-
-# Rows past their expiry (or used up) stay this long for `initial-token list`, then go.
-RETENTION = 7 * 86400
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 from smartrealm.authz.patient_index import PatientIndex
 from smartrealm.authz.patients import PatientDirectory, resolve_patient
 from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.core.defaults import LAUNCH_LIFETIME
 from smartrealm.core.urls import is_loopback_url
 from smartrealm.oauth.errors import InvalidClientMetadata, InvalidRequest, OAuthError
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.launch import (
-    LAUNCH_LIFETIME,
     LaunchContext,
     app_launch_url,
     is_launch_iss,

@@ -21,11 +21,11 @@ from smartrealm.authz.login_guard import WRONG, LoginRefused
 from smartrealm.authz.records import User
 from smartrealm.authz.web import Pages, no_store_json, oauth_error
 from smartrealm.core.basic_auth import parse_basic
+from smartrealm.core.defaults import LAUNCH_API_MAX_BODY as MAX_BODY
 from smartrealm.oauth.errors import AccessDenied, InvalidRequest, OAuthError
 from smartrealm.oauth.launch_input import LaunchInput, parse_launch_input
 from smartrealm.oauth.smart_style import STYLE_PATH, style_document
 
-MAX_BODY = 64 * 1024
 BASIC_CHALLENGE = 'Basic realm="smartrealm launch API", charset="UTF-8"'
 
 

@@ -25,10 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from smartrealm.authz import single_use
+from smartrealm.core.defaults import LAUNCH_RETENTION as RETENTION
 from smartrealm.oauth.launch import LaunchContext
-
-# Rows are purged this long after they expire (nothing needs them any more).
-RETENTION = 3600
 
 
 @dataclass(frozen=True)

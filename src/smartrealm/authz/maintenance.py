@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from smartrealm.authz.records import Stores
+from smartrealm.core.defaults import PURGE_INTERVAL
 from smartrealm.oauth.key_rotation import RotatingKeyRing
 from smartrealm.oauth.keys import KeyRing
 
 log = logging.getLogger(__name__)
-PURGE_INTERVAL = 600.0
 KeyPruner = Callable[[int], list[str]]
 
 

@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from smartrealm.core.capabilities import MULTI_AUD_TOKEN
+from smartrealm.core.defaults import CAPABILITY_CACHE_TTL as TTL
+from smartrealm.core.defaults import CAPABILITY_FETCH_TIMEOUT as TIMEOUT
 from smartrealm.oauth.errors import InvalidTarget
 from smartrealm.oauth.realm_view import Server
 
 log = logging.getLogger(__name__)
-TTL = 300.0  # seconds an answer is trusted
-TIMEOUT = 5.0
 
 
 class MultiAudienceCheck:

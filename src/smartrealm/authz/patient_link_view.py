@@ -26,6 +26,7 @@ from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.patient_index import PatientLink
 from smartrealm.authz.web import form_params, no_store_json, oauth_error
+from smartrealm.core.defaults import PATIENT_INDEX_MAX_PERSON as MAX_PERSON
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, OAuthError
 from smartrealm.oauth.realm_view import Server
@@ -33,7 +34,6 @@ from smartrealm.oauth.server_clients import authenticate_server, presented_serve
 from smartrealm.realm.patient_links import (
     ACTION,
     LINK,
-    MAX_PERSON,
     PATIENT,
     PERSON,
     UNLINK,

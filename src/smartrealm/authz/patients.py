@@ -21,16 +21,15 @@ from typing import Any, Protocol
 import httpx
 
 from smartrealm.authz.patient_index import PatientIndex
+from smartrealm.core.defaults import PICKER_MAX_ENCOUNTERS as MAX_ENCOUNTERS
+from smartrealm.core.defaults import PICKER_PAGE_SIZE as PAGE_SIZE
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.oauth.tokens import SELF_SCOPE, TokenMinter
 from smartrealm.realm.config import ResourceServerConfig
 
 log = logging.getLogger(__name__)
-# FHIR id grammar: checked before an id (from a form or a server) goes into a URL.
-PAGE_SIZE = 25  # patients per picker page
 ENCOUNTER_SCOPE = "system/Encounter.rs"
-MAX_ENCOUNTERS = 50
 
 
 @dataclass(frozen=True)

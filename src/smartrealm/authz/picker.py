@@ -19,9 +19,8 @@ from smartrealm.authz import flow
 from smartrealm.authz.consent import ConsentViews
 from smartrealm.authz.patients import PatientPage, PatientQuery
 from smartrealm.authz.records import Interaction, User
-
-MAX_TERM = 100  # characters of a name or MRN search term
-MAX_PAGE = 1000
+from smartrealm.core.defaults import PICKER_MAX_PAGE as MAX_PAGE
+from smartrealm.core.defaults import PICKER_MAX_TERM as MAX_TERM
 
 
 def picker_query(name: str, mrn: str, page: str) -> PatientQuery:

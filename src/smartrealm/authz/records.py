@@ -16,7 +16,6 @@ from smartrealm.oauth.store import ClientStore, CodeStore, RefreshStore
 from smartrealm.oauth.token_registry import TokenRegistry
 from smartrealm.storage.rs_credentials import RsCredentialStore
 
-INTERACTION_LIFETIME = 600  # seconds a user has to log in and decide
 STAGES = ("login", "patient", "encounter", "consent")
 
 

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from smartrealm.authz.flow import AuthzContext
-from smartrealm.authz.records import INTERACTION_LIFETIME, Interaction, User
+from smartrealm.authz.records import Interaction, User
 from smartrealm.authz.web import Pages, Params, form_params
+from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.passwords import token_hash
 

@@ -32,6 +32,7 @@ from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.authz.records import Interaction, Stores, User
 from smartrealm.authz.sql_replay import SqlReplayCache
 from smartrealm.authz.sql_token_registry import sql_token_registry
+from smartrealm.core.defaults import REFRESH_RETENTION
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.store import (
     DEFAULT_GRANT_TYPES,
@@ -42,9 +43,6 @@ from smartrealm.oauth.store import (
 )
 from smartrealm.storage import add_missing_columns
 from smartrealm.storage.rs_credentials import sql_rs_credentials
-
-# Refresh-token rows are purged this long after they expire.
-REFRESH_RETENTION = 86400
 
 
 class Tables:

@@ -12,12 +12,12 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from smartrealm.core.defaults import AS_MAX_FORM_BODY as MAX_BODY
 from smartrealm.oauth.errors import NO_STORE, InvalidRequest, OAuthError
 
 Params = dict[str, list[str]]
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
-MAX_BODY = 64 * 1024
 # Login, picker and consent pages must never be framed (clickjacking) nor cached.
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",

@@ -19,14 +19,13 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey, import_key
 
 from smartrealm.client.errors import ClientUsageError
+from smartrealm.core.defaults import CLIENT_ASSERTION_LIFETIME as ASSERTION_LIFETIME
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Spec §4.5: clients SHALL support RS384 and ES384; the curve/size follow the algorithm.
 ALGORITHMS = ("RS384", "ES384")
 RSA_BITS = 2048
 EC_CURVE = "P-384"
-# Spec §4.5: exp no more than 5 minutes in the future; stay clear of that edge.
-ASSERTION_LIFETIME = 240
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smartrealm.core.defaults import DEMO_HTTP_TIMEOUT as HTTP_TIMEOUT
 from smartrealm.demoapp.pages import make_pages
 from smartrealm.demoapp.sessions import SessionStore
 from smartrealm.demoapp.settings import DemoSettings, demo_settings
 from smartrealm.demoapp.views import DemoViews
 from smartrealm.realm.config import RealmConfig
-
-HTTP_TIMEOUT = 15.0
 
 
 class _Client:

@@ -23,7 +23,7 @@ CHARTS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
 )
 WIDTH, HEIGHT = 232, 150
 LEFT, RIGHT, TOP, BOTTOM = 40, 30, 12, 28
-MAX_X_TICKS = 3  # date labels are ~50 px wide: more would overlap
+X_TICK_LABELS = 3  # date labels are ~50 px wide: more would overlap
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _chart(title: str, unit: str,
     y_ticks = tuple(Tick(_y(v, low, high), _number(v))
                     for v in (low, (low + high) / 2, high))
     dates = sorted({(p.x, p.when) for line in lines for p in line.points})
-    x_ticks = tuple(Tick(x, when) for x, when in _spread(dates, MAX_X_TICKS))
+    x_ticks = tuple(Tick(x, when) for x, when in _spread(dates, X_TICK_LABELS))
     return Chart(title, unit, lines, y_ticks, x_ticks)
 
 

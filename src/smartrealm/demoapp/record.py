@@ -23,6 +23,7 @@ from smartrealm.client import (
     SmartClientError,
     TokenSet,
 )
+from smartrealm.core.defaults import DEMO_MAX_ITEMS as MAX_ITEMS
 from smartrealm.demoapp.chart import Chart, vital_charts
 from smartrealm.demoapp.sessions import Connection
 from smartrealm.demoapp.summary import (
@@ -34,7 +35,6 @@ from smartrealm.demoapp.summary import (
     study_row,
 )
 
-MAX_ITEMS = 200  # per search: enough for a demo record, bounded whatever a server sends
 T = TypeVar("T")
 
 

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smartrealm.client import AuthorizationRequest, TokenSet
-
-SESSION_LIFETIME = 3600
-MAX_SESSIONS = 1000
+from smartrealm.core.defaults import DEMO_MAX_SESSIONS as MAX_SESSIONS
+from smartrealm.core.defaults import DEMO_SESSION_LIFETIME as SESSION_LIFETIME
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from smartrealm.client import (
     exchange_code,
     parse_callback,
 )
+from smartrealm.core.defaults import DEMO_MAX_LAUNCH_PARAM as MAX_LAUNCH_PARAM
 from smartrealm.demoapp.connect import (
     Discovered,
     discover_realm,
@@ -31,7 +32,6 @@ from smartrealm.demoapp.record import ehr_column, imaging_column
 from smartrealm.demoapp.sessions import DemoSession, SessionStore
 
 COOKIE = "smartrealm_demo"
-MAX_LAUNCH_PARAM = 2048  # iss / launch values longer than this are not ours
 
 
 class DemoViews:

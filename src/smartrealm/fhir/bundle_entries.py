@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from smartrealm.core.defaults import BUNDLE_MAX_ENTRIES as MAX_ENTRIES
+
 from .errors import BadRequest
 from .validation import parse_json, resource_type_of
 from .versioning import parse_if_match
 from .writes import check_id, new_id
 
-MAX_ENTRIES = 1000
 URN_PREFIXES = ("urn:uuid:", "urn:oid:")
 WRITES = {"POST": "create", "PUT": "update", "DELETE": "delete"}
 

@@ -29,13 +29,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qsl
 
+from smartrealm.core.defaults import SEARCH_MAX_PARAMETERS as MAX_PARAMETERS
+
 from .access import Permit
 from .errors import BadRequest, MultipleMatches
 from .params import RESULT_PARAMS
 from .query import Clause, PageQuery
 from .repository import StoredResource, WriteSession
 from .search import parse_search
-from .search_limits import MAX_PARAMETERS
 
 _STRIPES = tuple(threading.Lock() for _ in range(64))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from smartrealm.core.defaults import SEARCH_MAX_INCLUDED as MAX_INCLUDED
 from smartrealm.guard import AccessContext
 
 from .access import Permit, authorize
@@ -25,8 +26,6 @@ from .indexing import parse_local_reference, walk
 from .query import AnyOf, Clause, Criterion, IdValue, PageQuery, ReferenceValue
 from .repository import ResourceRepository
 from .search import Include, SearchRequest
-
-MAX_INCLUDED = 500
 
 
 class Includer:

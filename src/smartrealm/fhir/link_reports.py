@@ -27,6 +27,7 @@ import anyio.from_thread
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartrealm.core.defaults import LINK_REPORT_TIMEOUT as TIMEOUT
 from smartrealm.core.rs_clients import rs_client_id
 from smartrealm.guard.introspection import basic_auth
 from smartrealm.realm.config import RealmConfig
@@ -37,7 +38,6 @@ from .linking import LinkChange
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
-TIMEOUT = 2.0          # seconds per try: the AS answers these in milliseconds
 PAUSES = (0.2, 1.0)    # seconds before the second and third tries
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from smartrealm.core.defaults import FHIR_MAX_BODY as MAX_BODY
 from smartrealm.core.prefer import prefers_strict_handling
 from smartrealm.guard import AccessContext
 
@@ -28,7 +29,7 @@ from .link_reports import LinkReporter
 from .reply import FhirResponse
 from .repository import ResourceRepository
 from .settings import FhirSettings
-from .validation import MAX_BODY, check_media_type
+from .validation import check_media_type
 from .versioning import parse_if_match
 from .writes import WriteService
 

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+from smartrealm.core.defaults import SEARCH_MAX_COUNT as MAX_COUNT
+from smartrealm.core.defaults import SEARCH_MAX_FORM_FIELDS as MAX_FORM_FIELDS
+
 from .errors import BadRequest, TooCostly, UnsupportedMediaType
 from .params import RESULT_PARAMS, SORTABLE_KINDS, SearchParam, search_params
 from .query import Clause, SortKey
@@ -22,11 +25,9 @@ __all__ = ["DEFAULT_COUNT", "MAX_COUNT", "Include", "SearchRequest", "form_param
            "page_links", "parse_param", "parse_search", "split_values"]
 
 DEFAULT_COUNT = 20
-MAX_COUNT = 200
 SUMMARIES = ("count", "data", "false", "true", "text")
 TOTALS = ("none", "estimate", "accurate")
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
-MAX_FORM_FIELDS = 1000
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from smartrealm.core.defaults import SEARCH_MAX_LENGTH as MAX_SEARCH_LENGTH
+from smartrealm.core.defaults import SEARCH_MAX_PARAMETERS as MAX_PARAMETERS
+from smartrealm.core.defaults import SEARCH_MAX_VALUE_LENGTH as MAX_VALUE_LENGTH
+from smartrealm.core.defaults import SEARCH_MAX_VALUES as MAX_VALUES
+from smartrealm.core.defaults import SEARCH_MAX_VALUES_PER_PARAMETER as MAX_VALUES_PER_PARAMETER
+
 from .errors import TooCostly
 from .search_values import split_values
-
-MAX_PARAMETERS = 64      # name=value pairs of one search, of every kind (criteria, result
-#                          parameters, unknown or empty ones), query string and form together
-MAX_VALUES_PER_PARAMETER = 100   # comma-separated values (OR, or _sort keys) of one parameter
-MAX_VALUES = 1000        # comma-separated values of all parameters together
-MAX_VALUE_LENGTH = 1024  # characters of one value (after splitting on commas)
-MAX_SEARCH_LENGTH = 65536  # characters of all names and values together
 
 
 def check_search_size(params: Sequence[tuple[str, str]]) -> None:

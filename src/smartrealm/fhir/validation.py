@@ -20,11 +20,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from smartrealm.core.defaults import FHIR_MAX_BODY as MAX_BODY
+from smartrealm.core.defaults import FHIR_MAX_DEPTH as MAX_DEPTH
+from smartrealm.core.defaults import FHIR_MAX_ISSUES as MAX_ISSUES
+
 from .errors import BadRequest, FhirError, PayloadTooLarge, UnsupportedMediaType
 
-MAX_BODY = 16 * 1024 * 1024   # bytes: large Bundles and attachments fit, abuse does not
-MAX_DEPTH = 64                # nesting of JSON objects/arrays; R4 resources stay far below
-MAX_ISSUES = 20               # issues reported per resource
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 

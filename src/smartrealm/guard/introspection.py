@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import httpx
 
 from smartrealm.core.basic_auth import encode_client_credentials
+from smartrealm.core.defaults import INTROSPECTION_CACHE_SIZE as CACHE_SIZE
+from smartrealm.core.defaults import INTROSPECTION_CACHE_TTL as CACHE_TTL
 from smartrealm.core.rs_clients import rs_client_id
 from smartrealm.core.urls import normalize_url
 from smartrealm.realm.config import RealmConfig
@@ -30,8 +32,6 @@ from .errors import KeySetUnavailable, TokenRejected
 from .validator import TokenValidator
 
 log = logging.getLogger(__name__)
-CACHE_TTL = 30.0
-CACHE_SIZE = 1024
 
 
 class _ClientBasic(httpx.Auth):

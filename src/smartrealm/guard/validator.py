@@ -17,6 +17,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
 
+from smartrealm.core.defaults import TOKEN_MAX_LEEWAY as MAX_LEEWAY
 from smartrealm.core.urls import normalize_url
 from smartrealm.realm.config import RealmConfig
 
@@ -30,7 +31,6 @@ ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "ES256", "ES384"})
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384"}
 # RFC 9068 §4: typ "at+jwt"; "application/at+jwt" is the same media type spelled out.
 _ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt"})
-MAX_LEEWAY = 60
 
 
 class TokenValidator:

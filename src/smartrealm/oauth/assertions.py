@@ -21,15 +21,15 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jws import CompactSignature
 
+from smartrealm.core.defaults import ASSERTION_LEEWAY as LEEWAY
+from smartrealm.core.defaults import ASSERTION_MAX_JTI as MAX_JTI
+from smartrealm.core.defaults import ASSERTION_MAX_LIFETIME as MAX_LIFETIME
 from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS, JwksError, select_key
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_LIFETIME = 300  # §4.5: exp "no more than 5 minutes in the future"
-LEEWAY = 30  # clock skew tolerated on exp, nbf and iat
-MAX_JTI = 255
 
 # The keys for a client: its registered JWK Set, or the fetched jwks_uri document; None when
 # the document could not be obtained.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from smartrealm.core.defaults import BACKEND_TOKEN_MAX_LIFETIME as MAX_LIFETIME
 from smartrealm.oauth.errors import InvalidScope, UnauthorizedClient
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.negotiate import server_support
@@ -24,7 +25,6 @@ from smartrealm.oauth.store import Client
 from smartrealm.oauth.tokens import IssuedToken, TokenMinter
 
 GRANT_TYPE = "client_credentials"
-MAX_LIFETIME = 300  # §9: expires_in SHOULD NOT exceed 300
 
 
 def system_ceiling(client: Client) -> ScopeSet:

@@ -16,6 +16,8 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, RSAKey
 
+from smartrealm.core.defaults import CLIENT_JWKS_MAX_KEYS as MAX_KEYS
+
 # SMART §4.5: clients SHALL support RS384 and ES384; RS256/ES256 MAY be used. Never "none"
 # nor HS*: an HMAC "signed" with a public key proves nothing (alg confusion).
 ASSERTION_ALGORITHMS = ("RS384", "ES384", "RS256", "ES256")
@@ -23,7 +25,6 @@ _KTY_FOR_ALG = {"RS384": "RSA", "RS256": "RSA", "ES384": "EC", "ES256": "EC"}
 _CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384"}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MIN_RSA_BITS = 2048
-MAX_KEYS = 20
 
 
 class JwksError(ValueError):

@@ -26,10 +26,10 @@ from typing import Any
 
 from joserfc.jwk import KeySet, RSAKey
 
+from smartrealm.core.defaults import ID_TOKEN_LIFETIME, SELF_TOKEN_LIFETIME
+from smartrealm.core.defaults import KEY_RELOAD_INTERVAL as RELOAD_INTERVAL
 from smartrealm.oauth.keys import KeyRing, KeyStore, SigningKey, generate_key
-from smartrealm.oauth.tokens import ID_TOKEN_LIFETIME, SELF_TOKEN_LIFETIME
 
-RELOAD_INTERVAL = 5.0  # seconds between two looks at the key store's version
 PREPUBLISH = 20  # seconds a new key is published before it signs
 MARGIN = 120
 # HTTP caching of the JWKS: well under PREPUBLISH - RELOAD_INTERVAL.

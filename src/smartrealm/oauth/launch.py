@@ -15,18 +15,17 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from smartrealm.core.defaults import LAUNCH_MAX_ID as MAX_LAUNCH_ID
 from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.errors import InvalidRequest, InvalidScope, add_query
 from smartrealm.oauth.realm_view import Realm
 from smartrealm.oauth.resources import Audience
 from smartrealm.oauth.scopes import ScopeSet
 
-LAUNCH_LIFETIME = 300  # seconds: a launch id lives at most 5 minutes (docs/behaviour.md)
 LAUNCH_SCOPE = "launch"
 ENCOUNTER_LAUNCH = "launch/encounter"
 # 32 random bytes = 256 bits, far above the 128 bits an unguessable id needs.
 LAUNCH_ID_BYTES = 32
-MAX_LAUNCH_ID = 256  # longer values cannot be ours; refused before any lookup
 
 
 def new_launch_id() -> str:

@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from smartrealm.core.defaults import LAUNCH_MAX_CONTEXT_ITEMS as MAX_ITEMS
+from smartrealm.core.defaults import LAUNCH_MAX_TEXT as MAX_TEXT
+from smartrealm.core.defaults import LAUNCH_MAX_URL as MAX_URL
 from smartrealm.core.fhir_ids import FHIR_ID, ID_PATTERN, RESOURCE_TYPE, TYPE_PATTERN
 from smartrealm.oauth.errors import InvalidRequest
 from smartrealm.oauth.resources import is_absolute_uri
@@ -24,9 +27,6 @@ HTTP_URL = re.compile(r"https?://[^\s#/?]+(/[^\s#]*)?")
 ITEM_KEYS = frozenset({"reference", "canonical", "identifier", "type", "role"})
 TOP_LEVEL_TYPES = frozenset({"Patient", "Encounter"})
 LAUNCH_ROLE = "launch"
-MAX_ITEMS = 20
-MAX_TEXT = 200
-MAX_URL = 2000
 INPUT_KEYS = frozenset({"user", "patient", "encounter", "fhirContext", "need_patient_banner",
                         "smart_style_url", "intent", "client_id", "launch_url"})
 

@@ -10,11 +10,11 @@ from typing import Any
 from joserfc import jws
 from joserfc.errors import JoseError
 
+from smartrealm.core.defaults import TOKEN_MAX_LENGTH as MAX_TOKEN_LENGTH
 from smartrealm.oauth.keys import ALGORITHM, KeyRing
 
 # RFC 9068 §4: typ "at+jwt" ("application/at+jwt" is the same media type).
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-MAX_TOKEN_LENGTH = 16 * 1024  # far above any token we mint; bounds the work on garbage
 
 
 class OwnTokenVerifier:

@@ -12,13 +12,12 @@ from typing import Any
 
 from joserfc import jwt
 
+from smartrealm.core.defaults import ID_TOKEN_LIFETIME, SELF_TOKEN_LIFETIME
 from smartrealm.oauth.grants import DETAILS_TYPE, Grant
 from smartrealm.oauth.keys import ALGORITHM, KeyRing
 
 SELF_CLIENT_ID = "smartrealm-as"
 SELF_SCOPE = "system/Patient.rs"
-SELF_TOKEN_LIFETIME = 60
-ID_TOKEN_LIFETIME = 300
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 # resource server sends the AS with its ``rs:`` client credentials, RFC 6749 §2.3.1).
 ACTION, PATIENT, PERSON = "action", "patient", "person"
 LINK, UNLINK = "link", "unlink"
-MAX_PERSON = 255  # the index's column (authz/patient_index.py)
 
 
 def linking_value(resource: Any, system: str) -> str | None:

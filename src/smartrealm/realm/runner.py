@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from smartrealm.core.defaults import SERVE_STARTUP_TIMEOUT as STARTUP_TIMEOUT
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
 
 AUTH_SERVER = "auth_server"
-STARTUP_TIMEOUT = 60.0
 
 
 class RealmStartError(RuntimeError):

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, false, literal, not_, or_, select, true
 
+from smartrealm.core.defaults import SEARCH_INDEX_MAX_STRING as MAX_INDEXED
 from smartrealm.fhir.dates import MAX_INSTANT
 from smartrealm.fhir.query import (
     AnyOf,
@@ -35,7 +36,6 @@ from smartrealm.fhir.query import (
 from .planning import by_resource
 from .tables import resources, search_index
 
-MAX_INDEXED = 512  # the width of the index's string columns
 _LIKE_ESCAPE = "\\"
 # How likely a criterion is to be selective: the lowest rank drives the query.
 _RANK = {"id": 0, "reference": 1, "token": 2, "quantity": 4, "date": 4, "string": 3}

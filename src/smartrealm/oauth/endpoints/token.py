@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartrealm.core.defaults import REFRESH_LIFETIME
 from smartrealm.oauth import pkce
 from smartrealm.oauth.assertions import AssertionVerifier
 from smartrealm.oauth.client_auth import ClientAuth, authenticate_request
@@ -47,7 +48,6 @@ from smartrealm.oauth.tokens import IssuedToken, TokenMinter
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 REPEATABLE = frozenset({"resource"})
-REFRESH_LIFETIME = 14 * 86400
 
 
 @dataclass
