@@ -135,8 +135,8 @@ def test_purge_deletes_expired_rows_of_every_store(stores: Stores) -> None:
     # Newest first: saving a row purges much older ones on its own.
     stores.codes.save("c-new", AuthorizationCode("app", "https://a/cb", "c" * 43, GRANT, 90000))
     stores.codes.save("c-old", AuthorizationCode("app", "https://a/cb", "c" * 43, GRANT, 100))
-    stores.interactions.create("i-new", Interaction(csrf="x", expires_at=90000, request={}))
-    stores.interactions.create("i-old", Interaction(csrf="x", expires_at=100, request={}))
+    stores.interactions.create("i-new", Interaction(csrf="x", expires_at=90000, request=None))
+    stores.interactions.create("i-old", Interaction(csrf="x", expires_at=100, request=None))
     stores.refresh_tokens.save("r-old", RefreshToken("f1", "app", GRANT, 100))
     stores.refresh_tokens.save("r-new", RefreshToken("f2", "app", GRANT, 90000))
     stores.refresh_tokens.save("r-rev", RefreshToken("f3", "app", GRANT, 90000))

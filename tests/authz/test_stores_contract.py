@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.authz.records import Interaction, Offer, PendingRequest, Stores, User
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.keys import ensure_keys, generate_key
@@ -77,12 +77,17 @@ def test_expired_and_unknown_codes(stores: Stores) -> None:
 
 
 def test_interactions_lifecycle(stores: Stores) -> None:
-    interaction = Interaction(csrf="c", expires_at=1600, request={"client_id": "app"})
+    interaction = Interaction(csrf="c", expires_at=1600, request=PendingRequest(
+        client_id="app", redirect_uri="https://app.example/cb", state="s", scope="openid",
+        code_challenge="x" * 43, servers=("ehr", "lab"), multi=True, nonce="n"))
     stores.interactions.create("k", interaction)
     assert stores.interactions.get("k", 1000) == interaction
     assert stores.interactions.get("k", 1600) is None  # expired
     updated = replace(interaction, stage="consent", patients={"ehr": "p1", "lab": None},
-                      offers=[{"server_id": "ehr"}], identity=["openid"])
+                      offers=(Offer("ehr", "EHR", "http://ehr.example/fhir", ("patient/*.rs",),
+                                    alternatives={"patient/Observation.rs": (
+                                        "patient/Observation.rs?category=laboratory",)}),),
+                      identity=("openid",))
     stores.interactions.update("k", updated)
     assert stores.interactions.get("k", 1000) == updated
     stores.interactions.delete("k")
@@ -91,8 +96,9 @@ def test_interactions_lifecycle(stores: Stores) -> None:
 
 def test_an_interaction_stored_with_a_failure_count_still_loads() -> None:
     # Earlier versions stored a per-interaction failure count (now the per-user lockout).
-    stored = {**Interaction(csrf="c", expires_at=1600, request={}).to_dict(), "failures": 2}
-    assert Interaction.from_dict(stored) == Interaction(csrf="c", expires_at=1600, request={})
+    stored = {**Interaction(csrf="c", expires_at=1600, request=None).to_dict(), "failures": 2,
+              "request": {}}  # as a /manage session was stored
+    assert Interaction.from_dict(stored) == Interaction(csrf="c", expires_at=1600, request=None)
 
 
 def test_sql_key_store(sql_url: str) -> None:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from smartrealm.authz import flow
 from smartrealm.authz.consent_store import RememberedConsent
-from smartrealm.authz.records import Interaction, User
+from smartrealm.authz.records import Interaction, Offer, User
 from smartrealm.authz.scope_labels import describe, describe_alternative
 from smartrealm.authz.session import InteractionBase
 from smartrealm.authz.web import Params
@@ -42,21 +42,21 @@ def approved(interaction: Interaction, form: Params) -> Interaction:
         return interaction
     offers = []
     for offer in interaction.offers:
-        alternatives = [a for alts in offer.get("alternatives", {}).values() for a in alts]
-        ticked = set(form.get(scope_field(offer["server_id"]), []))
-        offers.append({**offer, "granted": list(apply_choices(offer["granted"],
-                                                              alternatives, ticked))})
+        alternatives = [a for alts in offer.alternatives.values() for a in alts]
+        ticked = set(form.get(scope_field(offer.server_id), []))
+        offers.append(replace(offer, granted=tuple(apply_choices(offer.granted, alternatives,
+                                                                 ticked))))
     kept = set(form.get("identity", []))
-    identity = [s for s in interaction.identity if s not in REFRESH_SCOPES or s in kept]
-    return replace(interaction, offers=offers, identity=identity)
+    identity = tuple(s for s in interaction.identity if s not in REFRESH_SCOPES or s in kept)
+    return replace(interaction, offers=tuple(offers), identity=identity)
 
 
 def remember(ctx: flow.AuthzContext, shown: Interaction, decided: Interaction,
              user: User) -> None:
     ctx.stores.consents.put(RememberedConsent(
-        username=user.username, client_id=shown.request["client_id"],
-        offered={o["server_id"]: tuple(o["granted"]) for o in shown.offers},
-        approved={o["server_id"]: tuple(o["granted"]) for o in decided.offers},
+        username=user.username, client_id=shown.pending.client_id,
+        offered={o.server_id: o.granted for o in shown.offers},
+        approved={o.server_id: o.granted for o in decided.offers},
         identity_offered=tuple(shown.identity), identity_approved=tuple(decided.identity),
         updated_at=ctx.now()))
 
@@ -65,30 +65,29 @@ def remembered_approval(ctx: flow.AuthzContext, interaction: Interaction,
                         user: User) -> Interaction | None:
     """The interaction as a remembered consent approves it, or None when there is none or
     it does not cover this request (a new server, a wider scope, a new identity scope)."""
-    consent = ctx.stores.consents.get(user.username, interaction.request["client_id"])
+    consent = ctx.stores.consents.get(user.username, interaction.pending.client_id)
     if consent is None:
         return None
-    offers = {o["server_id"]: o["granted"] for o in interaction.offers}
+    offers = {o.server_id: list(o.granted) for o in interaction.offers}
     if not remembered_covers(consent.offered, offers) or not set(
             interaction.identity) <= set(consent.identity_offered):
         return None
-    narrowed = [{**o, "granted": list(narrow_to_offer(consent.approved.get(o["server_id"], ()),
-                                                       o["granted"]))}
-                for o in interaction.offers]
-    identity = [s for s in interaction.identity if s in consent.identity_approved]
+    narrowed = tuple(replace(o, granted=tuple(narrow_to_offer(
+        consent.approved.get(o.server_id, ()), o.granted))) for o in interaction.offers)
+    identity = tuple(s for s in interaction.identity if s in consent.identity_approved)
     return replace(interaction, offers=narrowed, identity=identity)
 
 
-def offer_view(offer: dict[str, Any]) -> dict[str, Any]:
-    """One server's section of the page: labelled scopes, context, refused."""
-    alternatives = offer.get("alternatives", {})
+def offer_view(offer: Offer) -> dict[str, Any]:
+    """One server's section of the page (the template's view of an Offer): labelled
+    scopes, context, refused."""
     scopes = [{"label": describe(s), "alternatives": [describe_alternative(a) for a in
-                                                       alternatives.get(s, [])]}
-              for s in offer["granted"] if s not in CONTEXT_SCOPES]
-    return {**offer, "scopes": scopes,
-            "context": [describe(s) for s in offer["granted"] if s in CONTEXT_SCOPES],
-            "refused_labels": [describe(s) for s in offer["refused"]],
-            "field": scope_field(offer["server_id"])}
+                                                       offer.alternatives.get(s, ())]}
+              for s in offer.granted if s not in CONTEXT_SCOPES]
+    return {**offer.to_dict(), "scopes": scopes,
+            "context": [describe(s) for s in offer.granted if s in CONTEXT_SCOPES],
+            "refused_labels": [describe(s) for s in offer.refused],
+            "field": scope_field(offer.server_id)}
 
 
 class ConsentViews(InteractionBase):

@@ -8,14 +8,13 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from smartrealm.authz.launch import launch_of, with_launch
 from smartrealm.authz.lockout import CLIENT_AUTH_POLICY, LoginPolicy
 from smartrealm.authz.login_guard import LoginGuard
 from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patients import PatientDirectory, resolve_patient
-from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.authz.records import Interaction, Offer, PendingRequest, Stores, User
 from smartrealm.core.defaults import CODE_LIFETIME
 from smartrealm.oauth.approval import granular_alternatives
 from smartrealm.oauth.client_secrets import ClientSecrets
@@ -68,20 +67,21 @@ class AuthzContext:
         return LoginGuard(self.stores.login_failures, self.login_policy, self.now)
 
 
-def request_data(req: AuthorizeRequest) -> dict[str, Any]:
-    """The validated request as stored with the interaction."""
-    return {"client_id": req.client.client_id, "redirect_uri": req.redirect_uri,
-            "state": req.state, "scope": str(req.scopes), "code_challenge": req.code_challenge,
-            "servers": [rs.id for rs in req.audience.servers], "multi": req.audience.multi,
-            "nonce": req.nonce, "launch": req.launch.to_dict() if req.launch else None}
+def pending_request(req: AuthorizeRequest) -> PendingRequest:
+    """The validated request as kept with the interaction."""
+    return PendingRequest(
+        client_id=req.client.client_id, redirect_uri=req.redirect_uri, state=req.state,
+        scope=str(req.scopes), code_challenge=req.code_challenge,
+        servers=tuple(rs.id for rs in req.audience.servers), multi=req.audience.multi,
+        nonce=req.nonce, launch=req.launch)
 
 
 def audience(ctx: AuthzContext, interaction: Interaction) -> list[ResourceServerConfig]:
-    return [ctx.realm.server(sid) for sid in interaction.request["servers"]]
+    return [ctx.realm.server(sid) for sid in interaction.pending.servers]
 
 
 def requested_scopes(interaction: Interaction) -> ScopeSet:
-    return parse_scopes(interaction.request["scope"])
+    return parse_scopes(interaction.pending.scope)
 
 
 def needs_picker(interaction: Interaction, user: User) -> bool:
@@ -98,7 +98,7 @@ def encounter_server(ctx: AuthzContext, interaction: Interaction,
     home = ctx.realm.server(user.fhir_user_server)
     if not wants_encounter(requested_scopes(interaction)) or launch_of(interaction):
         return None
-    in_audience = home.id in interaction.request["servers"]
+    in_audience = home.id in interaction.pending.servers
     return home if in_audience and interaction.patients.get(home.id) else None
 
 
@@ -142,40 +142,40 @@ def _launch_context(interaction: Interaction, user: User,
 
 
 def make_offers(ctx: AuthzContext, interaction: Interaction,
-                user: User) -> tuple[list[dict[str, Any]], list[str]]:
+                user: User) -> tuple[tuple[Offer, ...], tuple[str, ...]]:
     """Per-server grants for the consent page, with the granular alternatives a user may
     choose instead of whole Observation/Condition scopes, and the identity scopes."""
     requested = requested_scopes(interaction)
-    client = ctx.stores.clients.get(interaction.request["client_id"])
+    client = ctx.stores.clients.get(interaction.pending.client_id)
     ceiling = client_ceiling(client.scope) if client is not None else None
     offers = []
     for rs in audience(ctx, interaction):
         encounter, ehr_launch = _launch_context(interaction, user, rs)
         offer = negotiate_server(requested, rs, ceiling, interaction.patients.get(rs.id),
                                  user.is_patient, encounter=encounter, ehr_launch=ehr_launch)
-        offers.append({"server_id": rs.id, "name": rs.name, "base_url": rs.base_url,
-                       "granted": list(offer.granted), "refused": list(offer.refused),
-                       "patient": offer.patient, "patient_wanted": needs_patient(requested),
-                       "encounter": offer.encounter,
-                       "alternatives": {s: list(granular_alternatives(s))
-                                        for s in offer.granted if granular_alternatives(s)}})
-    return offers, list(identity_scopes(requested, has_fhir_user=True))
+        offers.append(Offer(
+            server_id=rs.id, name=rs.name, base_url=rs.base_url,
+            granted=tuple(offer.granted), refused=tuple(offer.refused),
+            patient=offer.patient, patient_wanted=needs_patient(requested),
+            encounter=offer.encounter,
+            alternatives={s: tuple(granular_alternatives(s))
+                          for s in offer.granted if granular_alternatives(s)}))
+    return tuple(offers), tuple(identity_scopes(requested, has_fhir_user=True))
 
 
 def build_grant(ctx: AuthzContext, interaction: Interaction, user: User) -> Grant:
     """The grant of the offers as approved (``granted`` holds the user's approval)."""
     servers = tuple(
-        ServerGrant(server_id=o["server_id"], base_url=o["base_url"],
-                    fhir_version=ctx.realm.server(o["server_id"]).fhir_version,
-                    scopes=tuple(o["granted"]), patient=o["patient"],
-                    encounter=o.get("encounter"))
+        ServerGrant(server_id=o.server_id, base_url=o.base_url,
+                    fhir_version=ctx.realm.server(o.server_id).fhir_version,
+                    scopes=o.granted, patient=o.patient, encounter=o.encounter)
         for o in interaction.offers
     )
     home = ctx.realm.server(user.fhir_user_server)
-    grant = Grant(client_id=interaction.request["client_id"], subject=user.username,
+    grant = Grant(client_id=interaction.pending.client_id, subject=user.username,
                   servers=servers, identity_scopes=tuple(interaction.identity),
                   fhir_user=f"{home.base_url}/{user.fhir_user}",
-                  nonce=interaction.request["nonce"], auth_time=interaction.auth_time)
+                  nonce=interaction.pending.nonce, auth_time=interaction.auth_time)
     return with_launch(grant, interaction)  # EHR launch context (§6.1), if any
 
 
@@ -183,11 +183,10 @@ def issue_code(ctx: AuthzContext, interaction: Interaction, grant: Grant) -> str
     """A 256-bit single-use code, stored only as its hash, bound to the client, the
     redirect URI, the PKCE challenge and the grant; returns the client redirect URL."""
     code = secrets.token_urlsafe(32)
-    req = interaction.request
+    req = interaction.pending
     ctx.stores.codes.save(token_hash(code), AuthorizationCode(
-        client_id=req["client_id"], redirect_uri=req["redirect_uri"],
-        code_challenge=req["code_challenge"], grant=grant,
+        client_id=req.client_id, redirect_uri=req.redirect_uri,
+        code_challenge=req.code_challenge, grant=grant,
         expires_at=ctx.now() + CODE_LIFETIME))
     # RFC 9207: iss tells the client which AS answered (mix-up defence).
-    return add_query(req["redirect_uri"], {"code": code, "state": req["state"],
-                                           "iss": ctx.issuer})
+    return add_query(req.redirect_uri, {"code": code, "state": req.state, "iss": ctx.issuer})

@@ -48,7 +48,7 @@ class InteractionViews(PickerViews):
             return self.pages.error("Invalid request", exc.description)
         interaction = Interaction(csrf=secrets.token_urlsafe(32),
                                   expires_at=self.ctx.now() + INTERACTION_LIFETIME,
-                                  request=flow.request_data(req))
+                                  request=flow.pending_request(req))
         return self._start(interaction, "login")
 
     # ------------------------------------------------------------------ login

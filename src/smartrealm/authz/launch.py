@@ -99,8 +99,7 @@ def launch_claimer(stores: Stores, now: Callable[[], int]
 
 
 def launch_of(interaction: Interaction) -> LaunchContext | None:
-    data = interaction.request.get("launch")
-    return LaunchContext.from_dict(data) if isinstance(data, dict) else None
+    return interaction.request.launch if interaction.request is not None else None
 
 
 async def launch_login(realm: RealmConfig, patients: PatientDirectory, index: PatientIndex,
@@ -115,7 +114,7 @@ async def launch_login(realm: RealmConfig, patients: PatientDirectory, index: Pa
     if user.username != launch.user:
         return InvalidRequest("this launch belongs to another user")
     ehr = realm.server_by_url(launch.iss)
-    servers = [realm.server(sid) for sid in interaction.request["servers"]]
+    servers = [realm.server(sid) for sid in interaction.pending.servers]
     found = None if ehr is None else await resolve_patient(
         patients, index, ehr, launch.patient, servers)
     if found is None:

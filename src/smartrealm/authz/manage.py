@@ -50,7 +50,7 @@ class ManageViews:
     def _new_session(self, username: str | None) -> tuple[str, Interaction]:
         """A fresh session under a fresh cookie value (also after sign-in: no fixation)."""
         key = secrets.token_urlsafe(32)
-        session = Interaction(csrf=secrets.token_urlsafe(32), request={}, stage=STAGE,
+        session = Interaction(csrf=secrets.token_urlsafe(32), request=None, stage=STAGE,
                               expires_at=self.ctx.now() + INTERACTION_LIFETIME,
                               username=username)
         self.ctx.stores.interactions.create(token_hash(key), session)

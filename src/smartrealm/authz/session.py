@@ -95,13 +95,13 @@ class InteractionBase:
 
     def _deny(self, key_hash: str | None, interaction: Interaction,
               error: OAuthError) -> Response:
-        req = interaction.request
-        url = error.redirect_url(req["redirect_uri"], req["state"], iss=self.ctx.issuer)
+        req = interaction.pending
+        url = error.redirect_url(req.redirect_uri, req.state, iss=self.ctx.issuer)
         return self._to_client(key_hash, url)
 
     def _user(self, interaction: Interaction) -> User | None:
         return self.ctx.stores.users.get(interaction.username or "")
 
     def _client_name(self, interaction: Interaction) -> str:
-        client = self.ctx.stores.clients.get(interaction.request["client_id"])
+        client = self.ctx.stores.clients.get(interaction.pending.client_id)
         return client.name if client else ""
