@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smartrealm.cli_fhir import stream_dataset
+from smartrealm.cli.fhir_data import stream_dataset
 from smartrealm.core.profiles import supported_types
 from smartrealm.realm.config import RealmConfig, load_config
 from smartrealm.realm.sample_data import generate_realm_data

@@ -1,4 +1,5 @@
-"""The `smartrealm` command: serve a realm, run the demo, and the internal per-component entry."""
+"""`smartrealm serve`, `smartrealm demo` and the per-component entry `serve` starts: the
+composition root, where the AS, the demo app and the FHIR servers are assembled."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ import typer
 from rich.table import Table
 from starlette.types import ASGIApp
 
-from smartrealm import cli_clients, cli_fhir, cli_keys, cli_launch, cli_patients
-from smartrealm.cli_app import app as app_cli
-from smartrealm.cli_common import ConfigOption, console, err_console, fail, load_realm
+from smartrealm.cli.common import ConfigOption, console, err_console, fail, load_realm
 from smartrealm.demoapp.settings import demo_settings
 from smartrealm.realm import tls
 from smartrealm.realm.config import ConfigError, RealmConfig
@@ -29,15 +28,11 @@ from smartrealm.realm.runner import (
     watch,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="One SMART on FHIR authorization server for a realm of FHIR servers.")
-app.add_typer(cli_clients.app, name="client")
-app.add_typer(cli_patients.app, name="patients")  # the patient index
-app.add_typer(app_cli, name="app")  # app connect|get|token (an app developer's view)
-app.command("launch")(cli_launch.launch)
-cli_keys.register(app)  # keys list|rotate, purge
-cli_fhir.register(app)  # load, generate
 
+def register(root: typer.Typer) -> None:
+    root.command()(serve)
+    root.command()(demo)
+    root.command("run-component", hidden=True)(run_component)
 
 
 def _load(config: Path | None) -> RealmConfig:
@@ -50,7 +45,6 @@ def _load(config: Path | None) -> RealmConfig:
     return realm
 
 
-@app.command()
 def serve(config: ConfigOption = None,
           data_dir: Annotated[Path | None, typer.Option(help="State directory "
                               "(default: realm.data_dir, ./.smartrealm).")] = None) -> None:
@@ -93,7 +87,6 @@ def print_realm(realm: RealmConfig) -> None:
     console.print(f"  state in {realm.data_dir}   ·   Ctrl-C stops the realm")
 
 
-@app.command()
 def demo(config: ConfigOption = None,
          keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False
          ) -> None:
@@ -113,7 +106,6 @@ def demo(config: ConfigOption = None,
     raise typer.Exit(0 if ok else 1)
 
 
-@app.command("run-component", hidden=True)
 def run_component(name: str, config: ConfigOption = None,
                   ports: Annotated[str, typer.Option(help="JSON {component: port}")] = "{}",
                   data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
@@ -145,11 +137,3 @@ def _build(realm: RealmConfig, name: str) -> ASGIApp:
     from smartrealm.fhir.app import build_resource_server
 
     return build_resource_server(realm, name)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

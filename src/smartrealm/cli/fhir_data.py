@@ -23,8 +23,8 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.patient_index import SqlPatientIndex
-from smartrealm.cli_common import ConfigOption, DataDirOption, console, err_console
-from smartrealm.cli_patients import LinkingRepository
+from smartrealm.cli.common import ConfigOption, DataDirOption, console, err_console
+from smartrealm.cli.patients import LinkingRepository
 from smartrealm.core.profiles import supported_types
 from smartrealm.fhir.loader import LoadReport, load, read_items
 from smartrealm.fhir.params import COMPARTMENT_PARAM

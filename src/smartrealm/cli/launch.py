@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from smartrealm.authz.launch import create_launch
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.sql_stores import sql_stores
-from smartrealm.cli_common import ConfigOption, DataDirOption, err_console
-from smartrealm.cli_common import fail as _fail
-from smartrealm.cli_common import load_realm as _realm
+from smartrealm.cli.common import ConfigOption, DataDirOption, err_console
+from smartrealm.cli.common import fail as _fail
+from smartrealm.cli.common import load_realm as _realm
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.launch_input import parse_launch_input
 from smartrealm.realm.config import RealmConfig
@@ -72,3 +72,7 @@ def launch(user: Annotated[str, typer.Option(help="The clinician (or patient) th
     sys.stdout.write(created.url + "\n")
     err_console.print(f"launch for {user} · patient {patient} · iss {created.iss} · "
                       "valid 5 minutes, single use")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("launch")(launch)

@@ -23,13 +23,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from smartrealm.authz.app import client_secrets, key_store
 from smartrealm.authz.initial_tokens import InitialAccessToken, SqlInitialTokenStore
 from smartrealm.authz.sql_stores import sql_stores
-from smartrealm.cli_common import ConfigOption, DataDirOption, console
-from smartrealm.cli_common import fail as _fail
-from smartrealm.cli_common import load_realm as _realm
+from smartrealm.cli.common import ConfigOption, DataDirOption, console
+from smartrealm.cli.common import fail as _fail
+from smartrealm.cli.common import load_realm as _realm
 from smartrealm.core.defaults import INITIAL_TOKEN_MAX_LIFETIME as MAX_TOKEN_LIFETIME
 from smartrealm.core.defaults import INITIAL_TOKEN_MAX_USES as MAX_TOKEN_USES
 from smartrealm.oauth.errors import OAuthError
-from smartrealm.oauth.registration import OPERATOR, PRIVILEGES, Registration, register
+from smartrealm.oauth.registration import OPERATOR, PRIVILEGES, Registration
+from smartrealm.oauth.registration import register as register_client
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, PUBLIC, SECRET_BASIC, Client, ClientStore
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
@@ -136,7 +137,7 @@ def add(name: Annotated[str, typer.Option(help="The client's display name.")],
         secrets = client_secrets(key_store(realm, engine))
     try:
         # The operator may give every privilege (registration.PRIVILEGES).
-        registration = register(meta, int(time.time()), realm, client_id, OPERATOR,
+        registration = register_client(meta, int(time.time()), realm, client_id, OPERATOR,
                                 secrets=secrets)
     except OAuthError as exc:
         raise _fail(f"[red]{exc.error}[/red] {exc.description}", 2) from None
@@ -313,3 +314,7 @@ def revoke_token(token_id: Annotated[str, typer.Argument(help="The token's id (l
     if not removed:
         raise _fail(f"[red]no initial access token {token_id!r}[/red]")
     console.print(f"revoked initial access token {token_id}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="client")

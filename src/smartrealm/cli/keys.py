@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from smartrealm.authz.app import key_store
 from smartrealm.authz.maintenance import purge as purge_stores
 from smartrealm.authz.sql_stores import sql_stores
-from smartrealm.cli_common import ConfigOption, DataDirOption, console
-from smartrealm.cli_common import fail as fail
-from smartrealm.cli_common import load_realm as load_realm
+from smartrealm.cli.common import ConfigOption, DataDirOption, console
+from smartrealm.cli.common import fail as fail
+from smartrealm.cli.common import load_realm as load_realm
 from smartrealm.core.defaults import KEY_RELOAD_INTERVAL as RELOAD_INTERVAL
 from smartrealm.oauth.key_rotation import (
     key_statuses,

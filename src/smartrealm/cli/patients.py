@@ -26,9 +26,9 @@ from smartrealm.authz.patient_index import (
     SqlPatientIndex,
     links_from,
 )
-from smartrealm.cli_common import ConfigOption, DataDirOption, console
-from smartrealm.cli_common import fail as _fail
-from smartrealm.cli_common import load_realm as _realm
+from smartrealm.cli.common import ConfigOption, DataDirOption, console
+from smartrealm.cli.common import fail as _fail
+from smartrealm.cli.common import load_realm as _realm
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
@@ -234,3 +234,7 @@ class LinkingRepository(SqlResourceRepository):
         if links:
             self.linked += self._index.link(links)
         return written
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="patients")  # the patient index

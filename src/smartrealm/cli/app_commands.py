@@ -26,7 +26,7 @@ from smartrealm.appcli.connect import DEFAULT_SCOPE, ConnectError, ConnectOption
 from smartrealm.appcli.fetch import AppUsageError, find_connection, get
 from smartrealm.appcli.profile import Profile
 from smartrealm.appcli.report import print_connection
-from smartrealm.cli_common import console, fail
+from smartrealm.cli.common import console, fail
 
 T = TypeVar("T")
 
@@ -122,3 +122,7 @@ async def _show_tokens(alias: str | None) -> None:
     for connection in connections:
         tokens = {g.key: profile.tokens.load(g.key) for g in connection.grants}
         print_connection(connection, tokens, console)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="app")  # an app developer's view of the realm
