@@ -79,7 +79,7 @@ def load_command(
     engine = make_engine(realm.database_url_for(rs.id))
     index_engine = make_engine(realm.database_url_for(None))  # the AS's: patient index
     try:
-        # Stored Patients with the realm's identifier are linked (cli_patients.py).
+        # Stored Patients with the realm's identifier are linked (cli/patients.py).
         repository = LinkingRepository(engine, SqlPatientIndex(index_engine), rs.id,
                                        realm.patient_identifier_system)
         repository.create_tables()

@@ -90,9 +90,9 @@ PICKER_MAX_PAGE = 1000
 PICKER_PAGE_SIZE = 25
 # Encounters offered by the encounter picker (authz/patients.py).
 PICKER_MAX_ENCOUNTERS = 50
-# Longest lifetime an operator may give an RFC 7591 initial access token (cli_clients.py).
+# Longest lifetime an operator may give an RFC 7591 initial access token (cli/clients.py).
 INITIAL_TOKEN_MAX_LIFETIME = 30 * 86400
-# Most registrations one initial access token may allow (cli_clients.py).
+# Most registrations one initial access token may allow (cli/clients.py).
 INITIAL_TOKEN_MAX_USES = 1000
 
 # ---------- Authorization server: calls to other components
