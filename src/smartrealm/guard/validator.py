@@ -18,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
 
 from smartrealm.core.defaults import TOKEN_MAX_LEEWAY as MAX_LEEWAY
+from smartrealm.core.jose_rules import has_critical_extensions, is_access_token_typ
 from smartrealm.core.urls import normalize_url
 from smartrealm.realm.config import RealmConfig
 
@@ -29,8 +30,6 @@ from .jwks import JwksCache
 # tokens (the classic alg-confusion attack), so they are never accepted.
 ALLOWED_ALGORITHMS = frozenset({"RS256", "RS384", "ES256", "ES384"})
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384"}
-# RFC 9068 §4: typ "at+jwt"; "application/at+jwt" is the same media type spelled out.
-_ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt"})
 
 
 class TokenValidator:
@@ -142,8 +141,7 @@ def _check_header(header: Mapping[str, Any]) -> str:
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise TokenRejected(f"signing algorithm {alg!r} is not accepted")
-    typ = header.get("typ")
-    if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP:
+    if not is_access_token_typ(header.get("typ")):
         raise TokenRejected("the token is not an access token (typ must be at+jwt)")
     if not isinstance(header.get("kid"), str):
         raise TokenRejected("the token header has no kid")
@@ -151,12 +149,8 @@ def _check_header(header: Mapping[str, Any]) -> str:
 
 
 def _check_no_critical_extensions(header: Mapping[str, Any]) -> None:
-    """RFC 7515 §4.1.11: a recipient MUST refuse a JWS whose ``crit`` lists an extension it
-    does not understand. This server understands none, and the realm's AS never sets
-    ``crit``, so any ``crit`` is refused (an empty list or registered names there are
-    producer errors the RFC lets us refuse too). Checked here, before the signature, so the
-    outcome never depends on which extensions the JOSE library happens to know."""
-    if "crit" in header:
+    """RFC 7515 §4.1.11 (core.jose_rules): any ``crit`` is refused, before the signature."""
+    if has_critical_extensions(header):
         raise TokenRejected("the token header lists critical extensions (crit) this server "
                             "does not understand")
 

@@ -24,6 +24,7 @@ from joserfc.jws import CompactSignature
 from smartrealm.core.defaults import ASSERTION_LEEWAY as LEEWAY
 from smartrealm.core.defaults import ASSERTION_MAX_JTI as MAX_JTI
 from smartrealm.core.defaults import ASSERTION_MAX_LIFETIME as MAX_LIFETIME
+from smartrealm.core.jose_rules import has_critical_extensions
 from smartrealm.core.urls import normalize_url
 from smartrealm.oauth.client_jwks import ASSERTION_ALGORITHMS, JwksError, select_key
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest
@@ -111,7 +112,7 @@ def check_header(header: Mapping[str, Any]) -> tuple[str, str]:
         raise InvalidClient("the client assertion header needs a kid")
     if not isinstance(typ, str) or typ.upper() != "JWT":
         raise InvalidClient("the client assertion header needs typ JWT")
-    if "crit" in header:
+    if has_critical_extensions(header):  # RFC 7515 §4.1.11
         raise InvalidClient("critical header parameters are not supported")
     return str(alg), kid
 

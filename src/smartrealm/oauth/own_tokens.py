@@ -11,10 +11,8 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from smartrealm.core.defaults import TOKEN_MAX_LENGTH as MAX_TOKEN_LENGTH
+from smartrealm.core.jose_rules import has_critical_extensions, is_access_token_typ
 from smartrealm.oauth.keys import ALGORITHM, KeyRing
-
-# RFC 9068 §4: typ "at+jwt" ("application/at+jwt" is the same media type).
-ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 
 class OwnTokenVerifier:
@@ -52,9 +50,7 @@ class OwnTokenVerifier:
 
 
 def _header_ok(header: Mapping[str, Any]) -> bool:
-    # RFC 7515 §4.1.11: this AS never sets ``crit`` and understands no extension, so a
-    # header with any ``crit`` is refused, as the resource servers' guard refuses it.
-    typ = header.get("typ")
+    # RFC 7515 §4.1.11: any ``crit`` is refused, as the resource servers' guard refuses it.
     return (header.get("alg") == ALGORITHM and isinstance(header.get("kid"), str)
-            and isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
-            and "crit" not in header)
+            and is_access_token_typ(header.get("typ"))
+            and not has_critical_extensions(header))

@@ -13,6 +13,7 @@ from typing import Any
 from joserfc import jwt
 
 from smartrealm.core.defaults import ID_TOKEN_LIFETIME, SELF_TOKEN_LIFETIME
+from smartrealm.core.jose_rules import ACCESS_TOKEN_TYP
 from smartrealm.oauth.grants import DETAILS_TYPE, Grant
 from smartrealm.oauth.keys import ALGORITHM, KeyRing
 
@@ -55,7 +56,7 @@ class TokenMinter:
         claims.update(grant.context())
         if grant.fhir_user is not None:
             claims["fhirUser"] = grant.fhir_user
-        return IssuedToken(self._sign(claims, "at+jwt"), claims, lifetime)
+        return IssuedToken(self._sign(claims, ACCESS_TOKEN_TYP), claims, lifetime)
 
     def id_token(self, grant: Grant) -> str:
         """OIDC Core §2 / SMART §8: aud is the client; fhirUser only when granted."""
@@ -79,4 +80,4 @@ class TokenMinter:
                       authorization_details=[{"type": DETAILS_TYPE, "locations": [base_url],
                                               "fhirVersions": [fhir_version],
                                               "scope": scope}])
-        return self._sign(claims, "at+jwt")
+        return self._sign(claims, ACCESS_TOKEN_TYP)
