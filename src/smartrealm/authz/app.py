@@ -19,9 +19,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from smartrealm.authz.client_keys import ClientJwksCache
+from smartrealm.authz.consent_views import ConsentViews
 from smartrealm.authz.endpoints import Endpoints
 from smartrealm.authz.flow import AuthzContext
-from smartrealm.authz.interaction import InteractionViews
+from smartrealm.authz.interaction import LoginViews
 from smartrealm.authz.launch import seed_launch_urls
 from smartrealm.authz.launch_api import launch_routes
 from smartrealm.authz.lifecycle_views import lifecycle_routes
@@ -32,8 +33,10 @@ from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patient_index import seed_sample_links
 from smartrealm.authz.patient_link_view import patient_link_routes
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
+from smartrealm.authz.picker import PickerViews
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.safe_fetch import policy_client
+from smartrealm.authz.session import InteractionSession
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.authz.token_front import TokenFront
 from smartrealm.authz.web import make_pages
@@ -75,7 +78,8 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
                        login_policy=login_policy or LoginPolicy(),
                        multi_aud=MultiAudienceCheck(client))
     pages = make_pages(realm.auth_server.issuer)
-    views = InteractionViews(ctx, pages)
+    session = InteractionSession(ctx, pages)
+    login, picker, consent = LoginViews(session), PickerViews(session), ConsentViews(session)
     manage = ManageViews(ctx, pages)
     own_jwks_http = None if jwks_http is not None else policy_client(
         realm.auth_server.fetch_policy, client_verify(realm.tls))
@@ -85,15 +89,15 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
     api = Endpoints(ctx, client_keys)
     p = pages.path
     routes = [
-        Route(p("/authorize"), views.authorize, methods=["GET", "POST"]),
-        Route(p("/interaction/login"), views.login_page, methods=["GET"]),
-        Route(p("/interaction/login"), views.login, methods=["POST"]),
-        Route(p("/interaction/patient"), views.patient_page, methods=["GET"]),
-        Route(p("/interaction/patient"), views.pick_patient, methods=["POST"]),
-        Route(p("/interaction/encounter"), views.encounter_page, methods=["GET"]),
-        Route(p("/interaction/encounter"), views.pick_encounter, methods=["POST"]),
-        Route(p("/interaction/consent"), views.consent_page, methods=["GET"]),
-        Route(p("/interaction/consent"), views.decide, methods=["POST"]),
+        Route(p("/authorize"), login.authorize, methods=["GET", "POST"]),
+        Route(p("/interaction/login"), login.login_page, methods=["GET"]),
+        Route(p("/interaction/login"), login.login, methods=["POST"]),
+        Route(p("/interaction/patient"), picker.patient_page, methods=["GET"]),
+        Route(p("/interaction/patient"), picker.pick_patient, methods=["POST"]),
+        Route(p("/interaction/encounter"), picker.encounter_page, methods=["GET"]),
+        Route(p("/interaction/encounter"), picker.pick_encounter, methods=["POST"]),
+        Route(p("/interaction/consent"), consent.consent_page, methods=["GET"]),
+        Route(p("/interaction/consent"), consent.decide, methods=["POST"]),
         Route(p("/manage"), manage.page, methods=["GET"]),
         Route(p("/manage"), manage.post, methods=["POST"]),
         Route(p("/token"), api.token, methods=["POST"]),

@@ -15,17 +15,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from smartrealm.authz import flow
 from smartrealm.authz.consent_store import RememberedConsent
 from smartrealm.authz.records import Interaction, Offer, User
 from smartrealm.authz.scope_labels import describe, describe_alternative
-from smartrealm.authz.session import InteractionBase
 from smartrealm.authz.web import Params
 from smartrealm.oauth.approval import apply_choices, narrow_to_offer, remembered_covers
-from smartrealm.oauth.errors import AccessDenied
 from smartrealm.oauth.negotiate import CONTEXT_SCOPES, REFRESH_SCOPES
 
 CHOICES_MARKER = "scope_choices"
@@ -88,56 +83,3 @@ def offer_view(offer: Offer) -> dict[str, Any]:
             "context": [describe(s) for s in offer.granted if s in CONTEXT_SCOPES],
             "refused_labels": [describe(s) for s in offer.refused],
             "field": scope_field(offer.server_id)}
-
-
-class ConsentViews(InteractionBase):
-    def _with_offers(self, interaction: Interaction, user: User) -> Interaction:
-        offers, identity = flow.make_offers(self.ctx, interaction, user)
-        return replace(interaction, offers=offers, identity=identity)
-
-    async def _proceed(self, key_hash: str | None, interaction: Interaction, user: User,
-                       after: str) -> Response:
-        """Go to the next page after ``after``; at the consent step a remembered consent
-        that covers the request answers for the user. ``key_hash`` None: the interaction
-        is not stored yet (right after sign-in, which rotates the cookie)."""
-        stage = flow.next_stage(self.ctx, interaction, user, after)
-        if stage == "consent":
-            interaction = self._with_offers(interaction, user)
-            skipped = remembered_approval(self.ctx, interaction, user)
-            if skipped is not None:
-                grant = flow.build_grant(self.ctx, skipped, user)
-                return self._to_client(key_hash, flow.issue_code(self.ctx, skipped, grant))
-        if key_hash is None:
-            return self._start(interaction, stage)
-        return self._advance(key_hash, interaction, stage)
-
-    async def consent_page(self, request: Request) -> Response:
-        loaded = self._load_stage(request, "consent")
-        if isinstance(loaded, Response):
-            return loaded
-        interaction = loaded[1]
-        user = self._user(interaction)
-        return self.pages.render(
-            "consent.html", client_name=self._client_name(interaction),
-            user_name=(user.display_name or user.username) if user else "",
-            offers=[offer_view(o) for o in interaction.offers],
-            identity=[describe(s) for s in interaction.identity if s not in REFRESH_SCOPES],
-            refresh=[describe(s) for s in interaction.identity if s in REFRESH_SCOPES],
-            csrf_token=interaction.csrf)
-
-    async def decide(self, request: Request) -> Response:
-        posted = await self._post(request, "consent")
-        if isinstance(posted, Response):
-            return posted
-        key_hash, interaction, form = posted
-        decision = form.get("decision", [""])[0]
-        if decision == "deny":
-            return self._deny(key_hash, interaction, AccessDenied("the user denied access"))
-        user = self._user(interaction)
-        if decision != "approve" or user is None:
-            return self.pages.error("Bad request", "Choose Allow or Deny.")
-        decided = approved(interaction, form)
-        if form.get("remember", [""])[0] == "1":
-            remember(self.ctx, interaction, decided, user)
-        grant = flow.build_grant(self.ctx, decided, user)
-        return self._to_client(key_hash, flow.issue_code(self.ctx, decided, grant))

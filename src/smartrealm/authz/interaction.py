@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from smartrealm.authz import flow
 from smartrealm.authz.launch import launch_claimer, launch_login
 from smartrealm.authz.login_guard import LoginRefused
-from smartrealm.authz.picker import PickerViews
 from smartrealm.authz.records import Interaction
+from smartrealm.authz.session import InteractionSession
 from smartrealm.authz.web import form_params, query_params
 from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.endpoints.authorize import (
@@ -29,7 +29,12 @@ from smartrealm.oauth.endpoints.authorize import (
 from smartrealm.oauth.errors import OAuthError
 
 
-class InteractionViews(PickerViews):
+class LoginViews:
+    """``/authorize`` (every check before anything is shown) and the sign-in page."""
+
+    def __init__(self, session: InteractionSession) -> None:
+        self.session, self.ctx, self.pages = session, session.ctx, session.pages
+
     # ------------------------------------------------------------------ /authorize
 
     async def authorize(self, request: Request) -> Response:
@@ -49,7 +54,7 @@ class InteractionViews(PickerViews):
         interaction = Interaction(csrf=secrets.token_urlsafe(32),
                                   expires_at=self.ctx.now() + INTERACTION_LIFETIME,
                                   request=flow.pending_request(req))
-        return self._start(interaction, "login")
+        return self.session.start(interaction, "login")
 
     # ------------------------------------------------------------------ login
 
@@ -57,17 +62,17 @@ class InteractionViews(PickerViews):
                     status: int = 200) -> Response:
         return self.pages.render(
             "login.html", status=status, realm_name=self.ctx.realm.name,
-            client_name=self._client_name(interaction), error=error,
+            client_name=self.session.client_name(interaction), error=error,
             servers=flow.audience(self.ctx, interaction), csrf_token=interaction.csrf)
 
     async def login_page(self, request: Request) -> Response:
-        loaded = self._load_stage(request, "login")
+        loaded = self.session.load_stage(request, "login")
         if isinstance(loaded, Response):
             return loaded
         return self._login_page(loaded[1])
 
     async def login(self, request: Request) -> Response:
-        posted = await self._post(request, "login")
+        posted = await self.session.post(request, "login")
         if isinstance(posted, Response):
             return posted
         key_hash, interaction, form = posted
@@ -81,10 +86,10 @@ class InteractionViews(PickerViews):
         launched = await launch_login(self.ctx.realm, self.ctx.patients,  # EHR launch (§6.1)
                                       self.ctx.stores.patient_index, interaction, user)
         if isinstance(launched, OAuthError):
-            return self._deny(key_hash, interaction, launched)
+            return self.session.deny(key_hash, interaction, launched)
         if launched is not None:  # the launch fixes patient and encounter: no pickers
-            return await self._proceed(None, launched, user, "encounter")
+            return await self.session.proceed(None, launched, user, "encounter")
         if not flow.needs_picker(interaction, user):
             interaction = replace(interaction,
                                   patients=await flow.own_patient(self.ctx, interaction, user))
-        return await self._proceed(None, interaction, user, "login")
+        return await self.session.proceed(None, interaction, user, "login")

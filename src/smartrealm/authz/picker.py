@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartrealm.authz import flow
-from smartrealm.authz.consent import ConsentViews
 from smartrealm.authz.patients import PatientPage, PatientQuery
 from smartrealm.authz.records import Interaction, User
+from smartrealm.authz.session import InteractionSession
 from smartrealm.core.defaults import PICKER_MAX_PAGE as MAX_PAGE
 from smartrealm.core.defaults import PICKER_MAX_TERM as MAX_TERM
 
@@ -35,11 +35,16 @@ def page_url(path: str, query: PatientQuery, page: int) -> str:
     return f"{path}?{urlencode({**params, 'page': page})}"
 
 
-class PickerViews(ConsentViews):
+class PickerViews:
+    """The patient and encounter pickers (spec §6.2)."""
+
+    def __init__(self, session: InteractionSession) -> None:
+        self.session, self.ctx, self.pages = session, session.ctx, session.pages
+
     # ------------------------------------------------------------------ patient
 
     async def patient_page(self, request: Request) -> Response:
-        loaded = self._load_stage(request, "patient")
+        loaded = self.session.load_stage(request, "patient")
         if isinstance(loaded, Response):
             return loaded
         q = request.query_params
@@ -48,31 +53,31 @@ class PickerViews(ConsentViews):
 
     async def _picker(self, interaction: Interaction, query: PatientQuery, error: str = "",
                       status: int = 200) -> Response:
-        user = self._user(interaction)
+        user = self.session.user(interaction)
         assert user is not None
         home = self.ctx.realm.server(user.fhir_user_server)
         found: PatientPage = await self.ctx.patients.search_page(home, query)
         path = self.pages.path("/interaction/patient")
         return self.pages.render(
             "patient.html", status=status, user_name=user.display_name or user.username,
-            client_name=self._client_name(interaction), query=query, found=found,
+            client_name=self.session.client_name(interaction), query=query, found=found,
             previous_url=page_url(path, query, found.page - 1) if found.page > 1 else "",
             next_url=page_url(path, query, found.page + 1) if found.page < found.pages else "",
             error=error, csrf_token=interaction.csrf)
 
     async def pick_patient(self, request: Request) -> Response:
-        posted = await self._post(request, "patient")
+        posted = await self.session.post(request, "patient")
         if isinstance(posted, Response):
             return posted
         key_hash, interaction, form = posted
-        user = self._user(interaction)
+        user = self.session.user(interaction)
         assert user is not None
         patients = await flow.find_patient(self.ctx, interaction, user,
                                            form.get("patient", [""])[0])
         if patients is None:
             return await self._picker(interaction, PatientQuery(),
                                       "Choose a patient from the list.", 400)
-        return await self._proceed(key_hash, replace(interaction, patients=patients), user,
+        return await self.session.proceed(key_hash, replace(interaction, patients=patients), user,
                                    "patient")
 
     # ------------------------------------------------------------------ encounter
@@ -91,29 +96,29 @@ class PickerViews(ConsentViews):
                               status: int = 200) -> Response:
         return self.pages.render(
             "encounter.html", status=status, user_name=user.display_name or user.username,
-            client_name=self._client_name(interaction),
+            client_name=self.session.client_name(interaction),
             encounters=await self._encounters(interaction, user), error=error,
             csrf_token=interaction.csrf)
 
     async def encounter_page(self, request: Request) -> Response:
-        loaded = self._load_stage(request, "encounter")
+        loaded = self.session.load_stage(request, "encounter")
         if isinstance(loaded, Response):
             return loaded
-        user = self._user(loaded[1])
+        user = self.session.user(loaded[1])
         assert user is not None
         return await self._encounter_page(loaded[1], user)
 
     async def pick_encounter(self, request: Request) -> Response:
-        posted = await self._post(request, "encounter")
+        posted = await self.session.post(request, "encounter")
         if isinstance(posted, Response):
             return posted
         key_hash, interaction, form = posted
-        user = self._user(interaction)
+        user = self.session.user(interaction)
         assert user is not None
         chosen = form.get("encounter", [""])[0]
         if chosen and chosen not in {eid for eid, _ in await self._encounters(interaction,
                                                                                 user)}:
             return await self._encounter_page(interaction, user,
                                               "Choose an encounter from the list.", 400)
-        return await self._proceed(key_hash, replace(interaction, encounter=chosen or None),
+        return await self.session.proceed(key_hash, replace(interaction, encounter=chosen or None),
                                    user, "encounter")
