@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +14,9 @@ import pytest
 from starlette.applications import Starlette
 
 from smartrealm.authz.app import build_auth_server
+from smartrealm.authz.memory_stores import memory_stores
+from smartrealm.authz.records import Stores
+from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth import pkce
 from smartrealm.oauth.keys import KeyRing, ensure_keys
 from smartrealm.realm.config import RealmConfig, load_config
@@ -130,3 +133,17 @@ async def exchange(ua: httpx.AsyncClient, flow: Flow, code: str,
         "code_verifier": flow.verifier, "client_id": flow.client_id}
     data.update(overrides)
     return await ua.post("/token", data={k: v for k, v in data.items() if v is not None})
+
+
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def contract_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    """The AS's stores on every backend the contract suites hold for: SQLite, a real
+    PostgreSQL, and the in-memory stores (authz/memory_stores.py)."""
+    if request.param == "memory":
+        yield memory_stores()
+        return
+    url = (f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite"
+           else str(request.getfixturevalue("pg_url")))
+    engine = make_engine(url)
+    yield sql_stores(engine)
+    engine.dispose()

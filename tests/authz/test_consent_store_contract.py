@@ -3,26 +3,20 @@ backend (``sql_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from smartrealm.authz.consent_store import RememberedConsent
 from smartrealm.authz.lockout import LoginPolicy
 from smartrealm.authz.records import Stores
-from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.store import RefreshToken
-from smartrealm.storage import make_engine
 
 POLICY = LoginPolicy(max_failures=3, lock_seconds=100, window=50)
 
 
 @pytest.fixture
-def stores(sql_url: str) -> Iterator[Stores]:
-    engine = make_engine(sql_url)
-    yield sql_stores(engine)
-    engine.dispose()
+def stores(contract_stores: Stores) -> Stores:
+    return contract_stores  # SQLite, PostgreSQL and in memory (tests/authz/conftest.py)
 
 
 def test_failures_count_then_lock(stores: Stores) -> None:

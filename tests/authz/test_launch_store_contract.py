@@ -1,12 +1,16 @@
-"""One contract suite for the EHR-launch stores, run on SQLite and on a real PostgreSQL
-(``sql_url``): launches are single use and expire; launch URLs upsert; EHR sessions expire."""
+"""One contract suite for the EHR-launch stores, run on SQLite, on a real PostgreSQL and in
+memory (``contract_stores``): launches are single use and expire; launch URLs upsert; EHR
+sessions expire."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
+
 from smartrealm.authz.launch_store import EhrSession, EhrStores, sql_ehr_stores
 from smartrealm.authz.maintenance import purgeable_stores
+from smartrealm.authz.records import Stores
 from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.launch import LaunchContext
 from smartrealm.storage import make_engine
@@ -16,6 +20,11 @@ NOW = 1_700_000_000
 
 def _stores(sql_url: str) -> EhrStores:
     return sql_ehr_stores(make_engine(sql_url))
+
+
+@pytest.fixture
+def ehr(contract_stores: Stores) -> EhrStores:
+    return contract_stores.ehr
 
 
 def _launch(expires_at: int = NOW + 300, **overrides: object) -> LaunchContext:
@@ -29,16 +38,16 @@ def _launch(expires_at: int = NOW + 300, **overrides: object) -> LaunchContext:
     return LaunchContext(**values)  # type: ignore[arg-type]
 
 
-def test_a_launch_round_trips_and_is_single_use(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_a_launch_round_trips_and_is_single_use(ehr: EhrStores) -> None:
+    stores = ehr
     launch = _launch()
     stores.launches.save("h1", launch)
     assert stores.launches.claim("h1", NOW) == launch
     assert stores.launches.claim("h1", NOW) is None
 
 
-def test_an_unknown_or_expired_launch_cannot_be_claimed(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_an_unknown_or_expired_launch_cannot_be_claimed(ehr: EhrStores) -> None:
+    stores = ehr
     stores.launches.save("h1", _launch(expires_at=NOW + 300))
     assert stores.launches.claim("nope", NOW) is None
     assert stores.launches.claim("h1", NOW + 300) is None  # expiry is exclusive
@@ -46,16 +55,16 @@ def test_an_unknown_or_expired_launch_cannot_be_claimed(sql_url: str) -> None:
     assert stores.launches.claim("h2", NOW + 299) is not None
 
 
-def test_optional_fields_survive_as_none(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_optional_fields_survive_as_none(ehr: EhrStores) -> None:
+    stores = ehr
     launch = _launch(encounter=None, fhir_context=(), smart_style_url=None, intent=None,
                      client_id=None, need_patient_banner=True)
     stores.launches.save("h", launch)
     assert stores.launches.claim("h", NOW) == launch
 
 
-def test_concurrent_claims_succeed_once(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_concurrent_claims_succeed_once(ehr: EhrStores) -> None:
+    stores = ehr
     stores.launches.save("race", _launch())
     results: list[LaunchContext | None] = []
     threads = [threading.Thread(target=lambda: results.append(
@@ -67,16 +76,16 @@ def test_concurrent_claims_succeed_once(sql_url: str) -> None:
     assert sum(r is not None for r in results) == 1
 
 
-def test_saving_purges_long_expired_launches(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_saving_purges_long_expired_launches(ehr: EhrStores) -> None:
+    stores = ehr
     stores.launches.save("old", _launch(expires_at=NOW))
     stores.launches.save("new", _launch(expires_at=NOW + 10 * 3600))
     # The old row is gone, so even a clock set back cannot claim it.
     assert stores.launches.claim("old", NOW - 100) is None
 
 
-def test_app_launch_urls_upsert_list_and_delete(sql_url: str) -> None:
-    urls = _stores(sql_url).app_launch_urls
+def test_app_launch_urls_upsert_list_and_delete(ehr: EhrStores) -> None:
+    urls = ehr.app_launch_urls
     assert urls.get("b") is None and urls.all() == []
     urls.put("b", "http://127.0.0.1:9/b/launch")
     urls.put("a", "https://a.example/launch")
@@ -88,8 +97,8 @@ def test_app_launch_urls_upsert_list_and_delete(sql_url: str) -> None:
     assert urls.all() == [("b", "http://127.0.0.1:9/b/launch2")]
 
 
-def test_ehr_sessions_expire_update_and_delete(sql_url: str) -> None:
-    sessions = _stores(sql_url).sessions
+def test_ehr_sessions_expire_update_and_delete(ehr: EhrStores) -> None:
+    sessions = ehr.sessions
     session = EhrSession(csrf="c", expires_at=NOW + 60)
     sessions.create("k", session)
     assert sessions.get("k", NOW) == session
@@ -110,8 +119,8 @@ def test_two_store_instances_share_the_database(sql_url: str) -> None:
     assert first.launches.claim("shared", NOW) is None
 
 
-def test_purge_deletes_expired_launches_and_sessions(sql_url: str) -> None:
-    stores = _stores(sql_url)
+def test_purge_deletes_expired_launches_and_sessions(ehr: EhrStores) -> None:
+    stores = ehr
     stores.launches.save("old", _launch(expires_at=NOW))
     stores.launches.save("new", _launch(expires_at=NOW + 300))
     stores.sessions.create("s-old", EhrSession(csrf="c", expires_at=NOW))

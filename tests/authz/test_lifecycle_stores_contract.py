@@ -5,7 +5,6 @@ store's lookup / family revocation, and every store's purge."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,10 +23,8 @@ GRANT = Grant("app", "ann", (ServerGrant("ehr", "http://h/fhir", "4.0.1", ("pati
 
 
 @pytest.fixture
-def stores(sql_url: str) -> Iterator[Stores]:
-    engine = make_engine(sql_url)
-    yield sql_stores(engine)
-    engine.dispose()
+def stores(contract_stores: Stores) -> Stores:
+    return contract_stores  # SQLite, PostgreSQL and in memory (tests/authz/conftest.py)
 
 
 def _record(jti: str, family: str = "fam", expires_at: int = 2000) -> AccessTokenRecord:

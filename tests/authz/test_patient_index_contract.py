@@ -1,20 +1,21 @@
-"""The patient index store (authz/patient_index.py) on every backend: SQLite and a real
-PostgreSQL (``sql_url``)."""
+"""The patient index store (authz/patient_index.py) on every backend: SQLite, a real
+PostgreSQL and in memory (``contract_stores``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from smartrealm.authz.patient_index import BATCH, PatientLink, SqlPatientIndex
+from smartrealm.authz.patient_index import BATCH, PatientIndex, PatientLink, SqlPatientIndex
+from smartrealm.authz.records import Stores
 from smartrealm.storage import make_engine
 
 
 @pytest.fixture
-def index(sql_url: str) -> SqlPatientIndex:
-    return SqlPatientIndex(make_engine(sql_url))
+def index(contract_stores: Stores) -> PatientIndex:
+    return contract_stores.patient_index
 
 
-def test_link_replaces_a_records_previous_person(index: SqlPatientIndex) -> None:
+def test_link_replaces_a_records_previous_person(index: PatientIndex) -> None:
     assert index.link([PatientLink("ehr", "p1", "M1", "load", 1),
                        PatientLink("lab", "l1", "M1", "load", 1)]) == 2
     assert index.person_of("ehr", "p1") == "M1"
@@ -25,25 +26,25 @@ def test_link_replaces_a_records_previous_person(index: SqlPatientIndex) -> None
     assert index.count() == 2 and index.count("ehr") == 1
 
 
-def test_the_last_link_of_a_record_in_one_call_wins(index: SqlPatientIndex) -> None:
+def test_the_last_link_of_a_record_in_one_call_wins(index: PatientIndex) -> None:
     index.link([PatientLink("ehr", "p1", "M1"), PatientLink("ehr", "p1", "M2")])
     assert index.person_of("ehr", "p1") == "M2" and index.count() == 1
 
 
-def test_unlink(index: SqlPatientIndex) -> None:
+def test_unlink(index: PatientIndex) -> None:
     index.link([PatientLink("ehr", "p1", "M1")])
     assert index.unlink("ehr", "p1") is True
     assert index.unlink("ehr", "p1") is False
     assert index.person_of("ehr", "p1") is None and index.records_of("M1") == []
 
 
-def test_a_server_id_does_not_leak_into_another(index: SqlPatientIndex) -> None:
+def test_a_server_id_does_not_leak_into_another(index: PatientIndex) -> None:
     index.link([PatientLink("ehr", "p1", "M1"), PatientLink("lab", "p1", "M9")])
     assert index.person_of("ehr", "p1") == "M1" and index.person_of("lab", "p1") == "M9"
     assert index.person_of("imaging", "p1") is None
 
 
-def test_replace_server_touches_only_that_server(index: SqlPatientIndex) -> None:
+def test_replace_server_touches_only_that_server(index: PatientIndex) -> None:
     index.link([PatientLink("ehr", "p1", "M1"), PatientLink("lab", "l1", "M1"),
                 PatientLink("lab", "l2", "M2")])
     assert index.replace_server("lab", [PatientLink("lab", "l3", "M1", "rebuild")]) == 1
@@ -54,7 +55,7 @@ def test_replace_server_touches_only_that_server(index: SqlPatientIndex) -> None
         index.replace_server("lab", [PatientLink("ehr", "p9", "M1")])
 
 
-def test_many_links_span_batches_and_page(index: SqlPatientIndex) -> None:
+def test_many_links_span_batches_and_page(index: PatientIndex) -> None:
     many = [PatientLink("lab", f"l{n:05d}", f"M{n:05d}", "load", 1)
             for n in range(2 * BATCH + 7)]
     assert index.link(many) == len(many)

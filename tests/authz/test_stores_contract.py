@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from smartrealm.authz.records import Interaction, Offer, PendingRequest, Stores, User
-from smartrealm.authz.sql_stores import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.keys import ensure_keys, generate_key
 from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken
@@ -17,10 +15,8 @@ from smartrealm.storage.key_store import SqlKeyStore
 
 
 @pytest.fixture
-def stores(sql_url: str) -> Iterator[Stores]:
-    engine = make_engine(sql_url)
-    yield sql_stores(engine)
-    engine.dispose()
+def stores(contract_stores: Stores) -> Stores:
+    return contract_stores  # SQLite, PostgreSQL and in memory (tests/authz/conftest.py)
 
 
 def test_clients_put_get_replace(stores: Stores) -> None:

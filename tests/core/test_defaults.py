@@ -10,8 +10,9 @@ import smartrealm
 SRC = Path(smartrealm.__file__).parent
 # A module-level constant named like a lifetime, time-to-live, timeout or size limit, given a
 # number: it belongs in core/defaults.py (imported from there under any local name).
-SCATTERED = re.compile(r"^[A-Z_]*(LIFETIME|TTL|TIMEOUT|RETENTION|INTERVAL|MAX_[A-Z_]+|"
-                       r"[A-Z_]+_MAX|MAX_AGE|LEEWAY|PAGE_SIZE)\s*(:[^=]*)?=\s*[0-9(]", re.M)
+SCATTERED = re.compile(r"^\s*[A-Z_]*(LIFETIME|TTL|TIMEOUT|RETENTION|INTERVAL|MAX_[A-Z_]+|"
+                       r"[A-Z_]+_MAX|MAX_AGE|LEEWAY|PAGE_SIZE|PURGE_AFTER)\s*(:[^=]*)?=\s*[0-9(]",
+                       re.M)
 
 
 def test_no_lifetime_or_limit_is_defined_outside_the_defaults_module() -> None:

@@ -28,9 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from smartrealm.core.defaults import LOGIN_FAILURE_PURGE_AFTER as PURGE_AFTER
 from smartrealm.oauth.passwords import token_hash
-
-PURGE_AFTER = 86400  # rows idle this long are forgotten
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.authz.records import Interaction, Stores, User
 from smartrealm.authz.sql_replay import SqlReplayCache
 from smartrealm.authz.sql_token_registry import sql_token_registry
-from smartrealm.core.defaults import REFRESH_RETENTION
+from smartrealm.core.defaults import CODE_RETENTION, REFRESH_RETENTION
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.store import (
     DEFAULT_GRANT_TYPES,
@@ -179,8 +179,7 @@ class SqlUserStore:
 
 
 class SqlCodeStore:
-    # Used codes are kept this long after expiry so a replay is recognised as a replay.
-    RETENTION = 3600
+    RETENTION = CODE_RETENTION  # used codes outlive their expiry: a replay is recognised
 
     def __init__(self, engine: Engine, tables: Tables) -> None:
         self._engine, self._t = engine, tables.codes

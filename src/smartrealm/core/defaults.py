@@ -33,6 +33,13 @@ EHR_SESSION_LIFETIME = 8 * 3600
 
 # ---------- Authorization server: retention and housekeeping
 
+# Used authorization codes are kept this long after expiry, so a replay is recognised as a
+# replay (authz/sql_stores.py).
+CODE_RETENTION = 3600
+# Sign-in and client-authentication failure rows idle this long are forgotten
+# (authz/lockout.py).
+LOGIN_FAILURE_PURGE_AFTER = 86400
+
 # Refresh-token rows are purged this long after they expire. (authz/sql_stores.py)
 REFRESH_RETENTION = 86400
 # EHR launch rows are purged this long after they expire (authz/launch_store.py).
