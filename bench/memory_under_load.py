@@ -1,4 +1,4 @@
-"""Resource-server RSS under load with the 1M-resource dataset (issue 4: RSS < 250 MB while
+"""Resource-server RSS under load with the 1M-resource dataset (target: RSS < 250 MB while
 serving 1,000,000 resources under load), and in the same run the single-client search p95.
 
 What it does:

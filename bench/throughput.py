@@ -1,10 +1,10 @@
-"""Throughput of authenticated reads vs a bare ASGI app (issue 4: `GET [base]/Patient/{id}`
+"""Throughput of authenticated reads vs a bare ASGI app (target: `GET [base]/Patient/{id}`
 with a valid token, scope check and SQLite read at ≥ 35% of a bare ASGI app's requests/s).
 
 What it does, all on loopback, side by side in the same run:
 1. a small stand-in authorization server (tests/guard/tokens.py: a real 2048-bit RSA key,
    its JWKS served by uvicorn at ``{issuer}/jwks``); tokens are signed with that key in
-   the realm's format (CONTRACT.md: RFC 9068, aud, scope, patient, authorization_details);
+   the realm's format (docs/behaviour.md: RFC 9068, aud, scope, patient, authorization_details);
 2. (b) the real EHR resource server (`build_resource_server`: SQLite store seeded with the
    realm's sample data, JWT validation that fetches the JWKS over HTTP, scope check,
    SQLite read, JSON rendering) under uvicorn, one worker, pinned with ``taskset -c 0``;
@@ -144,7 +144,7 @@ def check_tools() -> None:
 
 
 def mint(key: RSAKey, issuer: str, base: str) -> str:
-    """A token shaped like the realm AS's (CONTRACT.md), signed with the AS's key."""
+    """A token shaped like the realm AS's (docs/behaviour.md), signed with the AS's key."""
     from tests.guard.tokens import FakeAuthServer, details_entry
     scope = "patient/Patient.rs"
     auth = FakeAuthServer(issuer, key=key)
