@@ -14,9 +14,9 @@ import pytest
 from starlette.applications import Starlette
 
 from smartrealm.authz.app import build_auth_server
-from smartrealm.authz.memory_stores import memory_stores
 from smartrealm.authz.records import Stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.memory import memory_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth import pkce
 from smartrealm.oauth.keys import KeyRing, ensure_keys
 from smartrealm.realm.config import RealmConfig, load_config
@@ -138,7 +138,7 @@ async def exchange(ua: httpx.AsyncClient, flow: Flow, code: str,
 @pytest.fixture(params=["sqlite", "postgres", "memory"])
 def contract_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     """The AS's stores on every backend the contract suites hold for: SQLite, a real
-    PostgreSQL, and the in-memory stores (authz/memory_stores.py)."""
+    PostgreSQL, and the in-memory stores (authz/stores/memory.py)."""
     if request.param == "memory":
         yield memory_stores()
         return

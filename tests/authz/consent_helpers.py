@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from smartrealm.authz.app import client_secrets, create_app, key_store, seed_config
 from smartrealm.authz.lockout import LoginPolicy
 from smartrealm.authz.records import Stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.realm.config import RealmConfig

@@ -24,7 +24,7 @@ from smartrealm.authz.client_keys import (
     ClientJwksCache,
     cache_lifetime,
 )
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.assertions import request_assertion
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client, ClientStore
 from smartrealm.storage import make_engine

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from smartrealm.authz.client_guard import caller_address
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.client_secrets import Match
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.oauth.passwords import hash_secret

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
-from smartrealm.authz.sql_replay import SqlReplayCache
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
+from smartrealm.authz.stores.sql_replay import SqlReplayCache
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
 from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartrealm.authz.scope_labels import describe, describe_alternative
+from smartrealm.authz.views.scope_labels import describe, describe_alternative
 
 
 def test_resource_scopes_in_words() -> None:

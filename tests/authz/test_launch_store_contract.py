@@ -11,7 +11,7 @@ import pytest
 from smartrealm.authz.launch_store import EhrSession, EhrStores, sql_ehr_stores
 from smartrealm.authz.maintenance import purgeable_stores
 from smartrealm.authz.records import Stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.launch import LaunchContext
 from smartrealm.storage import make_engine
 

@@ -10,7 +10,7 @@ import pytest
 
 from smartrealm.authz.maintenance import purge, purgeable_stores
 from smartrealm.authz.records import Interaction, Stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.keys import generate_key
 from smartrealm.oauth.store import AuthorizationCode, RefreshToken, RefreshTokenState

@@ -13,7 +13,7 @@ import pytest
 
 from smartrealm.authz.maintenance import key_pruner, periodic_purge, purge
 from smartrealm.authz.records import Stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.key_rotation import MARGIN, RotatingKeyRing
 from smartrealm.oauth.keys import KeyRing, generate_key

@@ -1,4 +1,4 @@
-"""The in-memory stores (authz/memory_stores.py) beyond the shared contract suites: the same
+"""The in-memory stores (authz/stores/memory.py) beyond the shared contract suites: the same
 stores take part in the periodic purge, and a whole authorization runs on them — no
 database file, no database server."""
 
@@ -14,8 +14,8 @@ import httpx
 
 from smartrealm.authz.app import create_app, seed_config
 from smartrealm.authz.maintenance import purgeable_stores
-from smartrealm.authz.memory_stores import memory_stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.memory import memory_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.client_secrets import ClientSecrets
 from smartrealm.oauth.keys import KeyRing, generate_key
 from smartrealm.realm.config import RealmConfig

@@ -1,4 +1,4 @@
-"""``POST /patient-index`` (authz/patient_link_view.py): a realm FHIR server reports the new
+"""``POST /patient-index`` (authz/views/patient_links.py): a realm FHIR server reports the new
 link of one of its own Patients after a system-level write. Only the servers' ``rs:``
 clients may call it, each for its own records; bodies are checked exactly."""
 

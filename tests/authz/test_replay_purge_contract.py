@@ -4,8 +4,8 @@ SQLite and on PostgreSQL (``sql_url``): expired entries go, live ones stay in fo
 from __future__ import annotations
 
 from smartrealm.authz.maintenance import purge, purgeable_stores
-from smartrealm.authz.sql_replay import SqlReplayCache
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
+from smartrealm.authz.stores.sql_replay import SqlReplayCache
 from smartrealm.storage import make_engine
 
 

@@ -19,7 +19,7 @@ import pytest
 from smartrealm.authz.app import build_auth_server
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.safe_fetch import ForbiddenAddress, PolicyTransport, policy_client
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.core.addresses import AddressPolicy, IPAddress, parse_networks
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
 from smartrealm.realm.config import RealmConfig

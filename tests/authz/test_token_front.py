@@ -1,4 +1,4 @@
-"""The token endpoint's front (authz/token_front.py): only a POST to exactly the token path
+"""The token endpoint's front (authz/views/token_front.py): only a POST to exactly the token path
 skips the route table; everything else is routed as before, and an unexpected error still
 ends as Starlette's 500."""
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from smartrealm.authz.token_front import TokenFront
+from smartrealm.authz.views.token_front import TokenFront
 
 
 async def front_endpoint(request: Request) -> Response:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from smartrealm.authz.app import client_secrets, key_store
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.client_secrets import Match
 from smartrealm.realm.config import load_config
 from smartrealm.storage import make_engine

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from smartrealm.authz.app import key_store
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.oauth.grants import Grant, ServerGrant
 from smartrealm.oauth.key_rotation import RotatingKeyRing
 from smartrealm.oauth.keys import generate_key

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartrealm.authz.sql_replay import SqlReplayCache
+from smartrealm.authz.stores.sql_replay import SqlReplayCache
 from smartrealm.oauth.assertions import ASSERTION_TYPE, AssertionVerifier
 from smartrealm.oauth.client_auth import ClientAuth, authenticate_request
 from smartrealm.oauth.client_secrets import ClientSecrets

@@ -19,27 +19,27 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from smartrealm.authz.client_keys import ClientJwksCache
-from smartrealm.authz.consent_views import ConsentViews
-from smartrealm.authz.endpoints import Endpoints
 from smartrealm.authz.flow import AuthzContext
-from smartrealm.authz.interaction import LoginViews
 from smartrealm.authz.launch import seed_launch_urls
-from smartrealm.authz.launch_api import launch_routes
-from smartrealm.authz.lifecycle_views import lifecycle_routes
 from smartrealm.authz.lockout import LoginPolicy
 from smartrealm.authz.maintenance import key_pruner, periodic_purge
-from smartrealm.authz.manage import ManageViews
 from smartrealm.authz.multi_aud import MultiAudienceCheck
 from smartrealm.authz.patient_index import seed_sample_links
-from smartrealm.authz.patient_link_view import patient_link_routes
 from smartrealm.authz.patients import HttpPatientDirectory, PatientDirectory
-from smartrealm.authz.picker import PickerViews
 from smartrealm.authz.records import Stores, User
 from smartrealm.authz.safe_fetch import policy_client
-from smartrealm.authz.session import InteractionSession
-from smartrealm.authz.sql_stores import sql_stores
-from smartrealm.authz.token_front import TokenFront
-from smartrealm.authz.web import make_pages
+from smartrealm.authz.stores.sql import sql_stores
+from smartrealm.authz.views.consent import ConsentViews
+from smartrealm.authz.views.endpoints import Endpoints
+from smartrealm.authz.views.interaction import LoginViews
+from smartrealm.authz.views.launch_api import launch_routes
+from smartrealm.authz.views.lifecycle import lifecycle_routes
+from smartrealm.authz.views.manage import ManageViews
+from smartrealm.authz.views.patient_links import patient_link_routes
+from smartrealm.authz.views.picker import PickerViews
+from smartrealm.authz.views.session import InteractionSession
+from smartrealm.authz.views.token_front import TokenFront
+from smartrealm.authz.views.web import make_pages
 from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
@@ -125,7 +125,7 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
             if owned is not None:
                 await owned.aclose()
 
-    # The token endpoint's POST skips the route table (authz/token_front.py: throughput).
+    # The token endpoint's POST skips the route table (authz/views/token_front.py: throughput).
     front = Middleware(TokenFront, path=p("/token"), endpoint=api.token)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[front])
 

@@ -12,16 +12,14 @@ the page. ``decision`` is ``approve`` or ``deny``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 from smartrealm.authz import flow
 from smartrealm.authz.consent_store import RememberedConsent
-from smartrealm.authz.records import Interaction, Offer, User
-from smartrealm.authz.scope_labels import describe, describe_alternative
-from smartrealm.authz.web import Params
+from smartrealm.authz.records import Interaction, User
 from smartrealm.oauth.approval import apply_choices, narrow_to_offer, remembered_covers
-from smartrealm.oauth.negotiate import CONTEXT_SCOPES, REFRESH_SCOPES
+from smartrealm.oauth.negotiate import REFRESH_SCOPES
 
 CHOICES_MARKER = "scope_choices"
 
@@ -30,7 +28,7 @@ def scope_field(server_id: str) -> str:
     return f"scope:{server_id}"
 
 
-def approved(interaction: Interaction, form: Params) -> Interaction:
+def approved(interaction: Interaction, form: Mapping[str, Sequence[str]]) -> Interaction:
     """The interaction with ``offers[].granted`` and ``identity`` cut to what the user
     ticked (oauth.approval.apply_choices: a form can narrow, never widen)."""
     if CHOICES_MARKER not in form:
@@ -71,15 +69,3 @@ def remembered_approval(ctx: flow.AuthzContext, interaction: Interaction,
         consent.approved.get(o.server_id, ()), o.granted))) for o in interaction.offers)
     identity = tuple(s for s in interaction.identity if s in consent.identity_approved)
     return replace(interaction, offers=narrowed, identity=identity)
-
-
-def offer_view(offer: Offer) -> dict[str, Any]:
-    """One server's section of the page (the template's view of an Offer): labelled
-    scopes, context, refused."""
-    scopes = [{"label": describe(s), "alternatives": [describe_alternative(a) for a in
-                                                       offer.alternatives.get(s, ())]}
-              for s in offer.granted if s not in CONTEXT_SCOPES]
-    return {**offer.to_dict(), "scopes": scopes,
-            "context": [describe(s) for s in offer.granted if s in CONTEXT_SCOPES],
-            "refused_labels": [describe(s) for s in offer.refused],
-            "field": scope_field(offer.server_id)}

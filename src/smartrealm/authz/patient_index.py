@@ -11,7 +11,7 @@ Who writes rows (docs/behaviour.md "Linking a patient's records across servers")
 trusted paths — ``smartrealm load`` for the Patients it stores, the sample data of a realm
 with ``sample_data``, an operator with ``smartrealm patients``, and a built-in FHIR server
 reporting a committed ``system/``-level write that changed a Patient's linking identifier
-(authz/patient_link_view.py, for that server's own records only). No patient- or user-level
+(authz/views/patient_links.py, for that server's own records only). No patient- or user-level
 FHIR write changes a row: those may not change the linking identifier at all.
 
 Fail closed: a record without a row has no counterpart anywhere; a person with no record,

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.app import client_secrets, key_store
 from smartrealm.authz.initial_tokens import InitialAccessToken, SqlInitialTokenStore
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.cli.common import ConfigOption, DataDirOption, console
 from smartrealm.cli.common import fail as _fail
 from smartrealm.cli.common import load_realm as _realm

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.app import key_store
 from smartrealm.authz.maintenance import purge as purge_stores
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.cli.common import ConfigOption, DataDirOption, console
 from smartrealm.cli.common import fail as fail
 from smartrealm.cli.common import load_realm as load_realm

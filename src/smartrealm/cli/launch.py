@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.launch import create_launch
 from smartrealm.authz.records import Stores, User
-from smartrealm.authz.sql_stores import sql_stores
+from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.cli.common import ConfigOption, DataDirOption, err_console
 from smartrealm.cli.common import fail as _fail
 from smartrealm.cli.common import load_realm as _realm

@@ -26,21 +26,21 @@ SELF_TOKEN_LIFETIME = 60
 BACKEND_TOKEN_MAX_LIFETIME = 300
 # seconds: a launch id lives at most 5 minutes (docs/behaviour.md) (oauth/launch.py)
 LAUNCH_LIFETIME = 300
-# an anonymous session only has to last until sign-in (authz/ehr.py)
+# an anonymous session only has to last until sign-in (authz/views/ehr.py)
 EHR_SIGN_IN_LIFETIME = 600
-# a clinician's shift at the simulator (authz/ehr.py)
+# a clinician's shift at the simulator (authz/views/ehr.py)
 EHR_SESSION_LIFETIME = 8 * 3600
 
 # ---------- Authorization server: retention and housekeeping
 
 # Used authorization codes are kept this long after expiry, so a replay is recognised as a
-# replay (authz/sql_stores.py).
+# replay (authz/stores/sql.py).
 CODE_RETENTION = 3600
 # Sign-in and client-authentication failure rows idle this long are forgotten
 # (authz/lockout.py).
 LOGIN_FAILURE_PURGE_AFTER = 86400
 
-# Refresh-token rows are purged this long after they expire. (authz/sql_stores.py)
+# Refresh-token rows are purged this long after they expire. (authz/stores/sql.py)
 REFRESH_RETENTION = 86400
 # EHR launch rows are purged this long after they expire (authz/launch_store.py).
 LAUNCH_RETENTION = 3600
@@ -74,9 +74,9 @@ JWKS_FETCH_TIMEOUT = 5.0
 
 # ---------- Authorization server: input limits
 
-# Bytes of a form posted to the AS (token, pages, registration) (authz/web.py).
+# Bytes of a form posted to the AS (token, pages, registration) (authz/views/web.py).
 AS_MAX_FORM_BODY = 64 * 1024
-# Bytes of a launch-API request body (authz/launch_api.py).
+# Bytes of a launch-API request body (authz/views/launch_api.py).
 LAUNCH_API_MAX_BODY = 64 * 1024
 # longer values cannot be ours; refused before any lookup (oauth/launch.py)
 LAUNCH_MAX_ID = 256
@@ -89,9 +89,9 @@ LAUNCH_MAX_TEXT = 200
 LAUNCH_MAX_URL = 2000
 # far above any token we mint; bounds the work on garbage (oauth/own_tokens.py)
 TOKEN_MAX_LENGTH = 16 * 1024
-# characters of a name or MRN search term (authz/picker.py)
+# characters of a name or MRN search term (authz/views/picker.py)
 PICKER_MAX_TERM = 100
-# Highest page number of the patient picker (authz/picker.py).
+# Highest page number of the patient picker (authz/views/picker.py).
 PICKER_MAX_PAGE = 1000
 # Patients per patient-picker page (authz/patients.py).
 PICKER_PAGE_SIZE = 25

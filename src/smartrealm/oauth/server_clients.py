@@ -5,7 +5,7 @@ with HTTP Basic (RFC 6749 §2.3.1) or, without an Authorization header, ``client
 ``client_secret`` in the form body (``client_secret_post``).
 
 One home for that check, used by every endpoint a resource server calls: introspection
-(authz/lifecycle_views.py) and the patient-index reports (authz/patient_link_view.py). Wrong
+(authz/views/lifecycle.py) and the patient-index reports (authz/views/patient_links.py). Wrong
 secrets are counted by the same failure throttle as registered clients'
 (authz/client_guard.py).
 """

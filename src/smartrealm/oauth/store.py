@@ -1,5 +1,5 @@
 """Records and storage ports the protocol core needs: clients and authorization codes.
-The SQL implementations live in ``smartrealm.authz.sql_stores``; the same contract suite runs on
+The SQL implementations live in ``smartrealm.authz.stores.sql``; the same contract suite runs on
 every backend."""
 
 from __future__ import annotations

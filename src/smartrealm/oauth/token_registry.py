@@ -8,7 +8,7 @@ context of the token response (SMART §7.1: introspection echoes it). It also li
 authorization code to the family it started, so that a replayed code revokes everything the
 code issued (RFC 6749 §4.1.2, SMART §4.2).
 
-The SQL implementation is ``smartrealm.authz.sql_token_registry``; one contract suite runs on
+The SQL implementation is ``smartrealm.authz.stores.sql_token_registry``; one contract suite runs on
 every backend.
 """
 

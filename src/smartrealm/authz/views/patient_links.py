@@ -25,7 +25,7 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.patient_index import PatientLink
-from smartrealm.authz.web import form_params, no_store_json, oauth_error
+from smartrealm.authz.views.web import form_params, no_store_json, oauth_error
 from smartrealm.core.defaults import PATIENT_INDEX_MAX_PERSON as MAX_PERSON
 from smartrealm.core.fhir_ids import is_fhir_id
 from smartrealm.oauth.errors import InvalidClient, InvalidRequest, OAuthError

@@ -3,15 +3,18 @@ user's decision; the rules behind them are in consent.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from smartrealm.authz import flow
-from smartrealm.authz.consent import approved, offer_view, remember
-from smartrealm.authz.scope_labels import describe
-from smartrealm.authz.session import InteractionSession
+from smartrealm.authz.consent import approved, remember, scope_field
+from smartrealm.authz.records import Offer
+from smartrealm.authz.views.scope_labels import describe, describe_alternative
+from smartrealm.authz.views.session import InteractionSession
 from smartrealm.oauth.errors import AccessDenied
-from smartrealm.oauth.negotiate import REFRESH_SCOPES
+from smartrealm.oauth.negotiate import CONTEXT_SCOPES, REFRESH_SCOPES
 
 
 class ConsentViews:
@@ -50,3 +53,15 @@ class ConsentViews:
             remember(self.ctx, interaction, decided, user)
         grant = flow.build_grant(self.ctx, decided, user)
         return self.session.to_client(key_hash, flow.issue_code(self.ctx, decided, grant))
+
+
+def offer_view(offer: Offer) -> dict[str, Any]:
+    """One server's section of the page (the template's view of an Offer): labelled
+    scopes, context, refused."""
+    scopes = [{"label": describe(s), "alternatives": [describe_alternative(a) for a in
+                                                       offer.alternatives.get(s, ())]}
+              for s in offer.granted if s not in CONTEXT_SCOPES]
+    return {**offer.to_dict(), "scopes": scopes,
+            "context": [describe(s) for s in offer.granted if s in CONTEXT_SCOPES],
+            "refused_labels": [describe(s) for s in offer.refused],
+            "field": scope_field(offer.server_id)}

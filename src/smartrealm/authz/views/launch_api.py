@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartrealm.authz.ehr import EhrViews
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import create_launch, ehr_of
 from smartrealm.authz.login_guard import WRONG, LoginRefused
 from smartrealm.authz.records import User
-from smartrealm.authz.web import Pages, no_store_json, oauth_error
+from smartrealm.authz.views.ehr import EhrViews
+from smartrealm.authz.views.web import Pages, no_store_json, oauth_error
 from smartrealm.core.basic_auth import parse_basic
 from smartrealm.core.defaults import LAUNCH_API_MAX_BODY as MAX_BODY
 from smartrealm.oauth.errors import AccessDenied, InvalidRequest, OAuthError

@@ -1,5 +1,5 @@
 """The interaction session: what the authorization's pages (login, pickers, consent) share,
-as one object injected into each page's view class (authz/interaction.py, picker.py,
+as one object injected into each page's view class (authz/views/interaction.py, picker.py,
 consent_views.py), and the one place that moves an interaction to its next stage
 (``proceed``, with ``flow.next_stage`` deciding which).
 
@@ -23,7 +23,7 @@ from smartrealm.authz import flow
 from smartrealm.authz.consent import remembered_approval
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.records import Interaction, User
-from smartrealm.authz.web import Pages, Params, form_params
+from smartrealm.authz.views.web import Pages, Params, form_params
 from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.passwords import token_hash

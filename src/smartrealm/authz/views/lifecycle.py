@@ -26,7 +26,7 @@ from starlette.routing import Route
 from smartrealm.authz.client_guard import client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
-from smartrealm.authz.web import cors_for, form_params, no_store_json, oauth_error
+from smartrealm.authz.views.web import cors_for, form_params, no_store_json, oauth_error
 from smartrealm.oauth.assertions import AssertionVerifier, request_assertion
 from smartrealm.oauth.client_auth import FailureThrottle, authenticate_request
 from smartrealm.oauth.endpoints.introspect import Caller, TokenLookups, introspect

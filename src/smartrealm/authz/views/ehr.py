@@ -22,7 +22,7 @@ from smartrealm.authz.launch_store import EhrSession
 from smartrealm.authz.login_guard import LoginRefused
 from smartrealm.authz.patients import PatientSummary
 from smartrealm.authz.records import User
-from smartrealm.authz.web import Pages, Params, form_params
+from smartrealm.authz.views.web import Pages, Params, form_params
 from smartrealm.core.defaults import EHR_SESSION_LIFETIME as SESSION_LIFETIME
 from smartrealm.core.defaults import EHR_SIGN_IN_LIFETIME as SIGN_IN_LIFETIME
 from smartrealm.oauth.errors import OAuthError

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from smartrealm.authz import flow
 from smartrealm.authz.patients import PatientPage, PatientQuery
 from smartrealm.authz.records import Interaction, User
-from smartrealm.authz.session import InteractionSession
+from smartrealm.authz.views.session import InteractionSession
 from smartrealm.core.defaults import PICKER_MAX_PAGE as MAX_PAGE
 from smartrealm.core.defaults import PICKER_MAX_TERM as MAX_TERM
 

@@ -24,8 +24,8 @@ from starlette.responses import RedirectResponse, Response
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.login_guard import LoginRefused
 from smartrealm.authz.records import Interaction
-from smartrealm.authz.scope_labels import describe
-from smartrealm.authz.web import Pages, Params, form_params
+from smartrealm.authz.views.scope_labels import describe
+from smartrealm.authz.views.web import Pages, Params, form_params
 from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.errors import OAuthError
 from smartrealm.oauth.passwords import token_hash

@@ -30,8 +30,8 @@ from smartrealm.authz.launch_store import sql_ehr_stores
 from smartrealm.authz.lockout import SqlLoginFailureStore
 from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.authz.records import Interaction, Stores, User
-from smartrealm.authz.sql_replay import SqlReplayCache
-from smartrealm.authz.sql_token_registry import sql_token_registry
+from smartrealm.authz.stores.sql_replay import SqlReplayCache
+from smartrealm.authz.stores.sql_token_registry import sql_token_registry
 from smartrealm.core.defaults import CODE_RETENTION, REFRESH_RETENTION
 from smartrealm.oauth.grants import Grant
 from smartrealm.oauth.store import (

@@ -18,8 +18,8 @@ from smartrealm.authz import flow
 from smartrealm.authz.launch import launch_claimer, launch_login
 from smartrealm.authz.login_guard import LoginRefused
 from smartrealm.authz.records import Interaction
-from smartrealm.authz.session import InteractionSession
-from smartrealm.authz.web import form_params, query_params
+from smartrealm.authz.views.session import InteractionSession
+from smartrealm.authz.views.web import form_params, query_params
 from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.endpoints.authorize import (
     ErrorPage,

@@ -13,7 +13,7 @@ from smartrealm.authz.client_guard import RequestClients, client_auth
 from smartrealm.authz.client_keys import ClientJwksCache
 from smartrealm.authz.flow import AuthzContext
 from smartrealm.authz.launch import launch_url_metadata, with_launch_url
-from smartrealm.authz.web import (
+from smartrealm.authz.views.web import (
     bearer_token,
     cors_for,
     form_params,

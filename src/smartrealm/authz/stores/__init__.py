@@ -1,0 +1,1 @@
+"""The authorization server's stores: SQL (SQLite, PostgreSQL) and in memory."""
