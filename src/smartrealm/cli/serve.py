@@ -54,15 +54,19 @@ def serve(config: ConfigOption = None,
         realm = realm.relocated({}, data_dir.resolve())
     launch = Launch(config.resolve() if config else None, {}, realm.data_dir)
     stop_on_signals()
+    started = False
     try:
         with running_realm(realm, launch) as running:
+            # Running from here on: a Ctrl-C that lands while the table is printed, before
+            # watch() waits, is an ordinary stop, not one during start-up.
+            started = True
             print_realm(realm)
             reason = watch(running)
     except RealmStartError as exc:
         err_console.print(f"[red]could not start the realm:[/red] {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        reason = "interrupted during start-up"
+        reason = "interrupted" if started else "interrupted during start-up"
     console.print(f"stopped ({reason})")
     if reason.startswith("interrupted"):
         return
