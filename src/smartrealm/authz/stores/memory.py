@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from smartrealm.authz.consent_store import AppAccess, RememberedConsent
 from smartrealm.authz.initial_tokens import InitialAccessToken
@@ -31,6 +32,17 @@ from smartrealm.oauth.launch import LaunchContext
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.oauth.store import AuthorizationCode, Client, RefreshToken, RefreshTokenState
 from smartrealm.oauth.token_registry import AccessTokenRecord, CodeLink
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _drop_where(rows: dict[K, V], dead: Callable[[V], bool]) -> int:
+    """Delete the rows ``dead`` picks; how many went."""
+    gone = [key for key, row in rows.items() if dead(row)]
+    for key in gone:
+        del rows[key]
+    return len(gone)
 
 
 @dataclass
@@ -116,7 +128,7 @@ class _SingleUse:
     def _store(self, key: str, value: AuthorizationCode | LaunchContext,
                expires_at: int) -> None:
         with self._lock:
-            self._drop(lambda row: row.expires_at < expires_at - self._retention)
+            _drop_where(self._rows, lambda row: row.expires_at < expires_at - self._retention)
             self._rows[key] = _Claimable(value, expires_at)
 
     def _claim(self, key: str, now: int) -> AuthorizationCode | LaunchContext | None:
@@ -127,12 +139,6 @@ class _SingleUse:
             row.used = True
             return row.value
 
-    def _drop(self, dead: object) -> int:
-        assert callable(dead)
-        gone = [k for k, row in self._rows.items() if dead(row)]
-        for key in gone:
-            del self._rows[key]
-        return len(gone)
 
 
 class MemoryCodeStore(_SingleUse):
@@ -148,7 +154,7 @@ class MemoryCodeStore(_SingleUse):
 
     def purge(self, now: int) -> int:
         with self._lock:
-            return self._drop(lambda row: row.expires_at < now - CODE_RETENTION)
+            return _drop_where(self._rows, lambda row: row.expires_at < now - CODE_RETENTION)
 
 
 class MemoryLaunchStore(_SingleUse):
@@ -164,7 +170,7 @@ class MemoryLaunchStore(_SingleUse):
 
     def purge(self, now: int) -> int:
         with self._lock:
-            return self._drop(lambda row: row.expires_at <= now)
+            return _drop_where(self._rows, lambda row: row.expires_at <= now)
 
 
 class MemoryRefreshStore:
@@ -177,9 +183,7 @@ class MemoryRefreshStore:
 
     def rotate(self, token_hash: str, now: int) -> RefreshToken | None:
         with self._lock:
-            for key in [k for k, r in self._rows.items()
-                        if r.token.expires_at < now - REFRESH_RETENTION]:
-                del self._rows[key]
+            _drop_where(self._rows, lambda r: r.token.expires_at < now - REFRESH_RETENTION)
             row = self._rows.get(token_hash)
             if row is None:
                 return None
@@ -208,10 +212,7 @@ class MemoryRefreshStore:
     def purge(self, now: int) -> int:
         # Used (rotated) rows stay until they expire: presenting one is a replay to detect.
         with self._lock:
-            gone = [k for k, r in self._rows.items() if r.token.expires_at <= now or r.revoked]
-            for key in gone:
-                del self._rows[key]
-            return len(gone)
+            return _drop_where(self._rows, lambda r: r.token.expires_at <= now or r.revoked)
 
 
 class _Expiring:
@@ -224,7 +225,7 @@ class _Expiring:
     def _create(self, key: str, value: Interaction | EhrSession, expires_at: int,
                 garbage_before: int) -> None:
         with self._lock:
-            self._drop(lambda exp: exp < garbage_before)
+            _drop_where(self._rows, lambda row: row[1] < garbage_before)
             self._rows[key] = (value, expires_at)
 
     def _get(self, key: str, now: int) -> Interaction | EhrSession | None:
@@ -242,14 +243,7 @@ class _Expiring:
 
     def purge(self, now: int) -> int:
         with self._lock:
-            return self._drop(lambda exp: exp <= now)
-
-    def _drop(self, dead: object) -> int:
-        assert callable(dead)
-        gone = [k for k, (_v, exp) in self._rows.items() if dead(exp)]
-        for key in gone:
-            del self._rows[key]
-        return len(gone)
+            return _drop_where(self._rows, lambda row: row[1] <= now)
 
 
 class MemoryInteractionStore(_Expiring):
@@ -312,10 +306,7 @@ class MemoryReplayCache:
 
     def purge(self, now: int) -> int:
         with self._lock:
-            gone = [k for k, exp in self._rows.items() if exp <= now]
-            for key in gone:
-                del self._rows[key]
-            return len(gone)
+            return _drop_where(self._rows, lambda expires_at: expires_at <= now)
 
 
 class MemoryTokenRegistry:
@@ -359,13 +350,8 @@ class MemoryTokenRegistry:
     def purge(self, now: int) -> int:
         # A revoked row can go at once: an unknown jti is inactive too.
         with self._lock:
-            tokens = [j for j, t in self._tokens.items() if t.expires_at <= now or t.revoked]
-            codes = [c for c, (_f, exp) in self._codes.items() if exp <= now]
-            for jti in tokens:
-                del self._tokens[jti]
-            for code in codes:
-                del self._codes[code]
-            return len(tokens) + len(codes)
+            return (_drop_where(self._tokens, lambda t: t.expires_at <= now or t.revoked)
+                    + _drop_where(self._codes, lambda link: link[1] <= now))
 
 
 class MemoryRsCredentials:
@@ -399,9 +385,7 @@ class MemoryLoginFailureStore:
         with self._lock:
             row = self._rows.get(key)
             if row is None:
-                for idle in [k for k, r in self._rows.items()
-                             if r.last_seen < now - LOGIN_FAILURE_PURGE_AFTER]:
-                    del self._rows[idle]
+                _drop_where(self._rows, lambda r: r.last_seen < now - LOGIN_FAILURE_PURGE_AFTER)
                 row = self._rows[key] = _Failures(0, now, 0, now)
             if row.window_start < now - policy.window:
                 row.failures, row.window_start = 0, now
@@ -487,9 +471,7 @@ class MemoryInitialTokenStore:
         digest = token_hash(value)
         token = InitialAccessToken(digest[:16], allows, expires_at, uses, label, now)
         with self._lock:
-            for old in [k for k, t in self._rows.items()
-                        if t.expires_at < now - INITIAL_TOKEN_RETENTION]:
-                del self._rows[old]
+            _drop_where(self._rows, lambda t: t.expires_at < now - INITIAL_TOKEN_RETENTION)
             self._rows[digest] = token
         return value, token
 
@@ -511,10 +493,7 @@ class MemoryInitialTokenStore:
 
     def revoke(self, token_id: str) -> bool:
         with self._lock:
-            found = [k for k, t in self._rows.items() if t.id == token_id]
-            for key in found:
-                del self._rows[key]
-            return bool(found)
+            return bool(_drop_where(self._rows, lambda t: t.id == token_id))
 
 
 class MemoryPatientIndex:
@@ -554,8 +533,7 @@ class MemoryPatientIndex:
         if any(k.server_id != server_id for k in links):
             raise ValueError(f"every link must be on server {server_id!r}")
         with self._lock:
-            for key in [k for k in self._rows if k[0] == server_id]:
-                del self._rows[key]
+            _drop_where(self._rows, lambda link: link.server_id == server_id)
             kept = {(k.server_id, k.patient_id): k for k in links}
             self._rows.update(kept)
         return len(kept)
