@@ -30,8 +30,8 @@ from sqlalchemy import text  # noqa: E402
 from tests.guard.tokens import FakeAuthServer, details_entry, new_key  # noqa: E402
 
 from smartrealm.fhir.access import compartment_clause  # noqa: E402
-from smartrealm.fhir.query import AnyOf, PageQuery  # noqa: E402
-from smartrealm.fhir.search import parse_search  # noqa: E402
+from smartrealm.fhir.search.parse import parse_search  # noqa: E402
+from smartrealm.fhir.search.query import AnyOf, PageQuery  # noqa: E402
 from smartrealm.fhir.sql import SqlResourceRepository  # noqa: E402
 from smartrealm.fhir.sql.explain import explain  # noqa: E402
 from smartrealm.fhir.sql.search import count_statement, page_statement  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 
 from smartrealm.authz.app import build_auth_server
 from smartrealm.authz.launch_store import sql_ehr_stores
-from smartrealm.fhir.capability import smart_configuration
+from smartrealm.fhir.http.capability import smart_configuration
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.oauth.smart_style import SMART_STYLE, style_url

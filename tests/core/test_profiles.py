@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smartrealm.core.profiles import ALL_TYPES, PROFILE_LETTERS, PROFILE_TYPES, PROFILES
-from smartrealm.fhir.params import SEARCH_PARAMS
+from smartrealm.fhir.search.params import SEARCH_PARAMS
 
 
 def test_every_type_the_realm_serves_has_its_search_parameters() -> None:

@@ -2,7 +2,7 @@ import pytest
 
 from smartrealm.fhir.access import authorize, check_named_patients, compartment_clause
 from smartrealm.fhir.errors import Forbidden
-from smartrealm.fhir.query import AnyOf, Clause, ReferenceValue, TokenValue
+from smartrealm.fhir.search.query import AnyOf, Clause, ReferenceValue, TokenValue
 from smartrealm.guard import AccessContext
 from smartrealm.oauth.scopes import parse_scopes
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from smartrealm.fhir.capability import capability_statement, smart_configuration
+from smartrealm.fhir.http.capability import capability_statement, smart_configuration
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.realm.config import ResourceServerConfig, load_config
 

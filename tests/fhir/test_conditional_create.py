@@ -1,4 +1,4 @@
-"""Conditional create (R4 http.html#ccreate; fhir/conditional.py, docs/behaviour.md
+"""Conditional create (R4 http.html#ccreate; fhir/rest/conditional.py, docs/behaviour.md
 "Writing"): ``If-None-Exist`` is a search by the token itself — 0 matches create (201), 1
 answers it (200), more are 412, a bad condition is 400 — and it never matches or reveals a
 resource outside the token's scopes. On SQLite and PostgreSQL (``search_server``)."""

@@ -1,4 +1,4 @@
-"""Large loads validate in worker processes (fhir/load_pool.py): the same verdicts, line
+"""Large loads validate in worker processes (fhir/rest/load_pool.py): the same verdicts, line
 numbers and last-version-wins order as validating in-process."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from smartrealm.core.profiles import supported_types
-from smartrealm.fhir.load_pool import BATCH, POOL_AFTER
-from smartrealm.fhir.loader import load, read_items
+from smartrealm.fhir.rest.load_pool import BATCH, POOL_AFTER
+from smartrealm.fhir.rest.loader import load, read_items
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.storage import make_engine
 

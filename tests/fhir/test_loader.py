@@ -1,4 +1,4 @@
-"""`smartrealm load` / `smartrealm generate` and the loader behind them (fhir/loader.py)."""
+"""`smartrealm load` / `smartrealm generate` and the loader behind them (fhir/rest/loader.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from smartrealm.cli import app
 from smartrealm.core.profiles import supported_types
-from smartrealm.fhir.loader import load, read_items
+from smartrealm.fhir.rest.loader import load, read_items
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import load_config
 from smartrealm.storage import make_engine

@@ -15,8 +15,8 @@ from smartrealm.fhir.access import authorize
 from smartrealm.fhir.errors import ServiceUnavailable
 from smartrealm.fhir.proxy.rules import ScopeJudge, as_param, pushdown
 from smartrealm.fhir.proxy.upstream import RealmSelfToken, Rewriter
-from smartrealm.fhir.query import Clause, IdValue, ReferenceValue, StringValue, TokenValue
-from smartrealm.fhir.search_values import parse_token, split_values
+from smartrealm.fhir.search.query import Clause, IdValue, ReferenceValue, StringValue, TokenValue
+from smartrealm.fhir.search.values import parse_token, split_values
 from smartrealm.guard import AccessContext
 from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, generate_key
 from smartrealm.oauth.scopes import parse_scopes
@@ -82,7 +82,7 @@ def test_as_param_forms() -> None:
 @given(st.text(st.characters(exclude_characters="|\\", exclude_categories=["Cs"]),
                min_size=1), st.text(st.characters(exclude_categories=["Cs"]), min_size=1))
 def test_pushed_tokens_parse_back_to_the_same_value(system: str, code: str) -> None:
-    """What the proxy sends is read by the upstream (fhir/search.py) as the same token."""
+    """What the proxy sends is read by the upstream (fhir/search/parse.py) as the same token."""
     pushed = as_param(Clause("code", "token", (TokenValue(system, code),)))
     assert pushed is not None
     values = split_values(pushed[1])

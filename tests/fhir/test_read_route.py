@@ -27,7 +27,7 @@ async def test_history_and_invalid_ids_keep_their_routes(rs: Realm) -> None:
     assert (await rs.get(f"{rs.ehr}/Patient/p0012")).status_code == 401
 
 
-# The front for plain reads (fhir/fast_read.py) answers exactly as the routed read: a
+# The front for plain reads (fhir/http/fast_read.py) answers exactly as the routed read: a
 # request with an ``Origin`` header or a query string always takes the routed path, so the
 # pairs below compare the two.
 ORIGIN = "https://app.example.org"

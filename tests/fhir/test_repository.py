@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from smartrealm.fhir.query import AnyOf, Clause, DateValue, IdValue, ReferenceValue
 from smartrealm.fhir.repository import ResourceRepository
-from smartrealm.fhir.search import parse_search
+from smartrealm.fhir.search.parse import parse_search
+from smartrealm.fhir.search.query import AnyOf, Clause, DateValue, IdValue, ReferenceValue
 from smartrealm.fhir.sql import SqlResourceRepository
 
 BASE = "http://127.0.0.1:8701/fhir"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from smartrealm.fhir.query import AnyOf, Clause, IdValue, ReferenceValue, TokenValue
 from smartrealm.fhir.repository import HistoryQuery, VersionConflictError
+from smartrealm.fhir.search.query import AnyOf, Clause, IdValue, ReferenceValue, TokenValue
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.fhir.sql.tables import history, resources, search_index
 from smartrealm.storage import make_engine

@@ -1,6 +1,6 @@
 """The EHR serves its sample medication orders, allergies, procedures and notes (searchable
 by patient and by their codes), and a patient/ read of the patient's own record keeps every
-restriction of the token (fhir/handlers.py answers the plain ``_id`` case without a query)."""
+restriction of the token (fhir/rest/handlers.py answers the plain ``_id`` case without a query)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 import pytest
 
 from smartrealm.fhir.errors import BadRequest
-from smartrealm.fhir.query import DateValue, ReferenceValue, StringValue, TokenValue
-from smartrealm.fhir.search import SearchRequest, page_links, parse_search
-from smartrealm.fhir.search_values import parse_date, split_values
+from smartrealm.fhir.search.parse import SearchRequest, page_links, parse_search
+from smartrealm.fhir.search.query import DateValue, ReferenceValue, StringValue, TokenValue
+from smartrealm.fhir.search.values import parse_date, split_values
 
 BASE = "http://127.0.0.1:8701/fhir"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smartrealm.fhir import includes
+from smartrealm.fhir.rest import includes
 from tests.fhir.search_app import SearchServer, entry_ids
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category"

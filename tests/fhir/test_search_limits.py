@@ -1,4 +1,4 @@
-"""Search size limits (fhir/search_limits.py, docs/behaviour.md "Searching"): a search at
+"""Search size limits (fhir/search/limits.py, docs/behaviour.md "Searching"): a search at
 every limit runs on SQLite and PostgreSQL and returns exactly the right resources (a
 property test over every parameter type, GET and POST ``_search``, with and without a
 patient restriction, with ``_sort`` and ``_include``/``_revinclude``); one step over any
@@ -24,7 +24,7 @@ from starlette.routing import Mount
 from smartrealm.fhir.app import create_app
 from smartrealm.fhir.proxy import build_proxy_server
 from smartrealm.fhir.proxy.upstream import NoCredentials
-from smartrealm.fhir.search_limits import (
+from smartrealm.fhir.search.limits import (
     MAX_PARAMETERS,
     MAX_SEARCH_LENGTH,
     MAX_VALUE_LENGTH,

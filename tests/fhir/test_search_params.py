@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartrealm.fhir.dates import MAX_INSTANT, MIN_INSTANT, parse_range, period_range
 from smartrealm.fhir.errors import BadRequest
-from smartrealm.fhir.indexing import fold, index_entries
-from smartrealm.fhir.params import SEARCH_PARAMS
-from smartrealm.fhir.query import (
+from smartrealm.fhir.search.dates import MAX_INSTANT, MIN_INSTANT, parse_range, period_range
+from smartrealm.fhir.search.indexing import fold, index_entries
+from smartrealm.fhir.search.params import SEARCH_PARAMS
+from smartrealm.fhir.search.parse import parse_search
+from smartrealm.fhir.search.query import (
     DateValue,
     MissingValue,
     PageQuery,
@@ -28,8 +29,7 @@ from smartrealm.fhir.query import (
     StringValue,
     TokenValue,
 )
-from smartrealm.fhir.search import parse_search
-from smartrealm.fhir.search_values import parse_date, parse_param, parse_quantity
+from smartrealm.fhir.search.values import parse_date, parse_param, parse_quantity
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import RealmConfig
 from tests.fhir.search_app import SearchServer, search_server

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, func, insert, inspect, select, text, update
 
 from smartrealm.fhir.access import compartment_clause
-from smartrealm.fhir.loader import Item, load
-from smartrealm.fhir.query import AnyOf, PageQuery
-from smartrealm.fhir.search import parse_search
+from smartrealm.fhir.rest.loader import Item, load
+from smartrealm.fhir.search.parse import parse_search
+from smartrealm.fhir.search.query import AnyOf, PageQuery
 from smartrealm.fhir.sql import SqlResourceRepository, planning
 from smartrealm.fhir.sql import repository as repository_module
 from smartrealm.fhir.sql.explain import explain
@@ -107,7 +107,7 @@ def test_sorting_by_id_and_last_updated_reads_an_index(engine: Engine) -> None:
 
 
 def test_only_relative_references_place_in_a_compartment(sql_url: str) -> None:
-    """Decision (fhir/indexing.py): an absolute reference is foreign, even on this server's
+    """Decision (fhir/search/indexing.py): an absolute reference is foreign, even on this server's
     base, for search as for writes (fhir/access.py)."""
     engine = make_engine(sql_url)
     repository = SqlResourceRepository(engine)

@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from fhir.resources.R4B.bundle import Bundle
 
-from smartrealm.fhir.query import PageQuery
-from smartrealm.fhir.search import parse_search
+from smartrealm.fhir.search.parse import parse_search
+from smartrealm.fhir.search.query import PageQuery
 from smartrealm.fhir.sql import SqlResourceRepository
 from tests.fhir.conftest import Realm
 from tests.fhir.search_app import SearchServer

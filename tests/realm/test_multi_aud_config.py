@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smartrealm.fhir.capability import smart_configuration
+from smartrealm.fhir.http.capability import smart_configuration
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.realm.config import ConfigError, default_config_text, parse_config
 

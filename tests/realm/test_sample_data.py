@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from smartrealm.fhir.indexing import parse_local_reference, walk
+from smartrealm.fhir.search.indexing import parse_local_reference, walk
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig, load_config
 from smartrealm.realm.sample_data import generate_realm_data, mrn, patient_id
 

@@ -2,7 +2,7 @@
 (directly in each server's store, like `serve` finds it with the same --config/--data-dir;
 a running server sees the loaded data at once).
 
-* `load --server ID FILE`: NDJSON or a Bundle (fhir/loader.py), validated like API writes;
+* `load --server ID FILE`: NDJSON or a Bundle (fhir/rest/loader.py), validated like API writes;
   reports what was stored per type and every rejected resource by line or entry. Exit code
   1 if anything was rejected (the rest is stored), 2 for a bad config, server or file.
 * `generate --patients N --out DIR`: the realm's synthetic dataset (realm/sample_data.py:
@@ -26,8 +26,8 @@ from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.cli.common import ConfigOption, DataDirOption, console, err_console
 from smartrealm.cli.patients import LinkingRepository
 from smartrealm.core.profiles import supported_types
-from smartrealm.fhir.loader import LoadReport, load, read_items
-from smartrealm.fhir.params import COMPARTMENT_PARAM
+from smartrealm.fhir.rest.loader import LoadReport, load, read_items
+from smartrealm.fhir.search.params import COMPARTMENT_PARAM
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig, load_config
 from smartrealm.realm.sample_data import generate_server_data
 from smartrealm.storage import make_engine

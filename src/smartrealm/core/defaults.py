@@ -131,27 +131,27 @@ FHIR_MAX_BODY = 16 * 1024 * 1024
 FHIR_MAX_DEPTH = 64
 # issues reported per resource (fhir/validation.py)
 FHIR_MAX_ISSUES = 20
-# Entries of one batch or transaction Bundle (fhir/bundle_entries.py).
+# Entries of one batch or transaction Bundle (fhir/rest/bundle_entries.py).
 BUNDLE_MAX_ENTRIES = 1000
 
 # ---------- Resource servers: search limits
 
-# Largest _count; more is capped to this (fhir/search.py).
+# Largest _count; more is capped to this (fhir/search/parse.py).
 SEARCH_MAX_COUNT = 200
-# Fields of a POST _search form (fhir/search.py).
+# Fields of a POST _search form (fhir/search/parse.py).
 SEARCH_MAX_FORM_FIELDS = 1000
 # name=value pairs of one search, of every kind (criteria, result parameters, unknown or empty
-# ones), query string and form together (fhir/search_limits.py)
+# ones), query string and form together (fhir/search/limits.py)
 SEARCH_MAX_PARAMETERS = 64
-# comma-separated values (OR, or _sort keys) of one parameter (fhir/search_limits.py)
+# comma-separated values (OR, or _sort keys) of one parameter (fhir/search/limits.py)
 SEARCH_MAX_VALUES_PER_PARAMETER = 100
-# comma-separated values of all parameters together (fhir/search_limits.py)
+# comma-separated values of all parameters together (fhir/search/limits.py)
 SEARCH_MAX_VALUES = 1000
-# characters of one value (after splitting on commas) (fhir/search_limits.py)
+# characters of one value (after splitting on commas) (fhir/search/limits.py)
 SEARCH_MAX_VALUE_LENGTH = 1024
-# characters of all names and values together (fhir/search_limits.py)
+# characters of all names and values together (fhir/search/limits.py)
 SEARCH_MAX_LENGTH = 65536
-# Resources added to one search page by _include/_revinclude (fhir/includes.py).
+# Resources added to one search page by _include/_revinclude (fhir/rest/includes.py).
 SEARCH_MAX_INCLUDED = 500
 # the width of the index's string columns (fhir/sql/predicates.py)
 SEARCH_INDEX_MAX_STRING = 512

@@ -25,7 +25,7 @@ PROFILE_LETTERS: dict[str, frozenset[str]] = {
 }
 
 # Every type the realm's FHIR servers implement (each has its search parameters in
-# fhir/params.py; a test keeps the two lists equal). The "empty" profile serves them all.
+# fhir/search/params.py; a test keeps the two lists equal). The "empty" profile serves them all.
 ALL_TYPES = ("Patient", "Practitioner", "Organization", "Endpoint", "Encounter", "Condition",
              "Observation", "DiagnosticReport", "ImagingStudy", "MedicationRequest",
              "AllergyIntolerance", "Procedure", "DocumentReference")

@@ -36,13 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from smartrealm.core.profiles import WRITE_LETTERS
+from smartrealm.fhir.errors import BadRequest, Forbidden
+from smartrealm.fhir.search.params import COMPARTMENT_PARAM
+from smartrealm.fhir.search.parse import parse_param
+from smartrealm.fhir.search.query import AnyOf, Clause, IdValue, ReferenceValue
 from smartrealm.guard import AccessContext
 from smartrealm.oauth.scopes import ResourceScope
-
-from .errors import BadRequest, Forbidden
-from .params import COMPARTMENT_PARAM
-from .query import AnyOf, Clause, IdValue, ReferenceValue
-from .search import parse_param
 
 INTERACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 

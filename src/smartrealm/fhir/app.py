@@ -15,23 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smartrealm.guard import (
-    TokenChecker,
-    checker_for_server,
-)
-from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
-from smartrealm.realm.sample_data import generate_realm_data
-from smartrealm.realm.tls import client_verify
-from smartrealm.storage import make_engine
-from smartrealm.storage.rs_credentials import resource_server_secret
-
-from .capability import capability_statement, smart_configuration
-from .errors import (
+from smartrealm.fhir.errors import (
     FhirError,
 )
-from .fast_read import FastReads
-from .handlers import FhirService
-from .http import (
+from smartrealm.fhir.http.base import (
     FhirJSONResponse,
     authenticate,
     authenticate_token,
@@ -41,14 +28,27 @@ from .http import (
     mount_at_base,
     parse_bearer,
     prefers_strict,
+    read_body,
     render,
 )
-from .link_reports import FromWorkerThread, HttpLinkReporter, LinkReporter
-from .repository import ResourceRepository
-from .rest import read_body, rest_routes
-from .search import form_params
-from .settings import FhirSettings
-from .sql import SqlResourceRepository
+from smartrealm.fhir.http.capability import capability_statement, smart_configuration
+from smartrealm.fhir.http.fast_read import FastReads
+from smartrealm.fhir.link_reports import FromWorkerThread, HttpLinkReporter, LinkReporter
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.rest.handlers import FhirService
+from smartrealm.fhir.rest.routes import rest_routes
+from smartrealm.fhir.search.parse import form_params
+from smartrealm.fhir.settings import FhirSettings
+from smartrealm.fhir.sql import SqlResourceRepository
+from smartrealm.guard import (
+    TokenChecker,
+    checker_for_server,
+)
+from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
+from smartrealm.realm.sample_data import generate_realm_data
+from smartrealm.realm.tls import client_verify
+from smartrealm.storage import make_engine
+from smartrealm.storage.rs_credentials import resource_server_secret
 
 # §1.1: discovery SHALL be readable from any origin.
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
@@ -89,7 +89,7 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
     async def read_response(authorization: str | None, resource_type: str,
                             resource_id: str) -> Response:
         """One read, from the Authorization header to the response; shared by the routed
-        read and the front for plain reads (fhir/fast_read.py)."""
+        read and the front for plain reads (fhir/http/fast_read.py)."""
         try:
             ctx = await authenticate_token(parse_bearer(authorization), validator)
             args = (ctx, resource_type, resource_id)
@@ -117,7 +117,7 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
         # skips matching a dozen patterns (bench/throughput.py). Any other path still reaches
         # the same read handler through the last route.
         Route("/{resource_type:fhir_type}/{resource_id:fhir_id}", read, methods=["GET"]),
-        # vread, history, writes, batch/transaction (rest.py): before read and search.
+        # vread, history, writes, batch/transaction (rest/routes.py): before read and search.
         *rest_routes(settings, repository, service, lambda r: authenticate(r, validator),
                      links),
         Route("/{resource_type}", search, methods=["GET"]),
@@ -140,7 +140,7 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     realm's AS, and the FHIR app mounted at the path of its base URL."""
     index, rs = _server(realm, server_id)
     if rs.mode == "proxy":  # a guard in front of an existing server (fhir/proxy/)
-        from .proxy import build_proxy_server
+        from smartrealm.fhir.proxy import build_proxy_server
 
         return build_proxy_server(realm, server_id, http)
     if rs.mode != "server":

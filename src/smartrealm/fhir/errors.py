@@ -43,7 +43,7 @@ class BadRequest(FhirError):
 
 class TooCostly(BadRequest):
     """A well-formed request larger than the server agrees to evaluate (a search over its
-    limits, fhir/search_limits.py)."""
+    limits, fhir/search/limits.py)."""
 
     code = "too-costly"
 

@@ -29,12 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.core.defaults import LINK_REPORT_TIMEOUT as TIMEOUT
 from smartrealm.core.rs_clients import rs_client_id
+from smartrealm.fhir.linking import LinkChange
 from smartrealm.guard.introspection import basic_auth
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.patient_links import report_form
 from smartrealm.storage.rs_credentials import resource_server_secret
-
-from .linking import LinkChange
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3

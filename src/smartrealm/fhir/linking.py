@@ -10,7 +10,7 @@ change such an identifier (403, saying why); ``system/`` scopes (backend service
 the organisation, SMART §5.1 "system") may. Deleting a Patient is not a change of the
 link: the index keeps it, and a Patient that does not exist gives no patient context.
 
-One rule for the built-in server (writes.py, including every entry of a batch or
+One rule for the built-in server (rest/writes.py, including every entry of a batch or
 transaction) and the proxy (proxy/writes.py): the permit carries the system it guards.
 
 A change the rule lets through (a system-level write) must reach the AS's index, or the
@@ -27,11 +27,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
+from smartrealm.fhir.access import Permit
+from smartrealm.fhir.errors import Forbidden
 from smartrealm.guard import AccessContext
 from smartrealm.realm.patient_links import linking_value
-
-from .access import Permit
-from .errors import Forbidden
 
 LINKED_TYPE = "Patient"
 
@@ -117,7 +116,7 @@ class LinkChanges:
 # The transaction being written in this thread (or task). A context variable rather than a
 # parameter: every write path (a single write, each batch entry, a transaction, a
 # conditional create) reaches ``check_link_kept`` inside one session per transaction
-# (writes.py ``WriteService.session``), which is where collecting starts and ends.
+# (rest/writes.py ``WriteService.session``), which is where collecting starts and ends.
 _collecting: ContextVar[LinkChanges | None] = ContextVar("link_changes", default=None)
 
 

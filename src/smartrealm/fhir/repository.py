@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .query import Criterion, Page, PageQuery
+from smartrealm.fhir.search.query import Criterion, Page, PageQuery
 
 
 class StoredResource:

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from smartrealm.core.profiles import supported_types
+from smartrealm.fhir.search.parse import DEFAULT_COUNT, MAX_COUNT
 from smartrealm.realm.config import RealmConfig, ResourceServerConfig
-
-from .search import DEFAULT_COUNT, MAX_COUNT
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ from pydantic import ValidationError
 from smartrealm.core.defaults import FHIR_MAX_BODY as MAX_BODY
 from smartrealm.core.defaults import FHIR_MAX_DEPTH as MAX_DEPTH
 from smartrealm.core.defaults import FHIR_MAX_ISSUES as MAX_ISSUES
-
-from .errors import BadRequest, FhirError, PayloadTooLarge, UnsupportedMediaType
+from smartrealm.fhir.errors import BadRequest, FhirError, PayloadTooLarge, UnsupportedMediaType
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 

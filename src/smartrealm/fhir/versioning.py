@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from .errors import BadRequest
-from .repository import StoredResource
+from smartrealm.fhir.errors import BadRequest
+from smartrealm.fhir.repository import StoredResource
 
 _ETAG = re.compile(r'^(?:W/)?"([1-9][0-9]{0,17})"$')
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$")

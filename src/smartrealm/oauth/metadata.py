@@ -8,7 +8,7 @@ Derived from ``authorization_server_metadata`` and nothing else:
 * SMART App Launch 2.2 §1.1 ``.well-known/smart-configuration``, at the AS and at every FHIR
   server: the metadata plus ``capabilities`` and the user-access brand (§2). A FHIR server
   narrows ``scopes_supported`` and ``capabilities`` to what it supports (§1.1: a server
-  SHALL support every scope it lists) and adds ``associated_endpoints`` (fhir/capability.py);
+  SHALL support every scope it lists) and adds ``associated_endpoints`` (fhir/http/capability.py);
   every other member is the AS's, so the documents cannot disagree.
 """
 
@@ -26,7 +26,7 @@ from smartrealm.oauth.store import AUTH_METHODS, PRIVATE_KEY_JWT, SECRET_BASIC, 
 
 RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
-# What the AS grants, realm-wide (each FHIR server lists its own, fhir/capability.py).
+# What the AS grants, realm-wide (each FHIR server lists its own, fhir/http/capability.py).
 SCOPES_SUPPORTED = (
     "openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
     "online_access",

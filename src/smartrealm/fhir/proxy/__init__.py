@@ -1,6 +1,6 @@
 """Proxy mode: a realm server that guards an existing FHIR server (docs/behaviour.md
 "Proxy mode")."""
 
-from .app import build_proxy_server, create_proxy_app
+from smartrealm.fhir.proxy.app import build_proxy_server, create_proxy_app
 
 __all__ = ["build_proxy_server", "create_proxy_app"]

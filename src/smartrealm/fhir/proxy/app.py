@@ -17,19 +17,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smartrealm.fhir.capability import capability_statement, smart_configuration
 from smartrealm.fhir.errors import MethodNotAllowed, NotFound
-from smartrealm.fhir.http import (
+from smartrealm.fhir.http.base import (
     FhirJSONResponse,
     authenticate,
     exception_handlers,
     middleware,
     mount_at_base,
+    read_body,
     render,
 )
-from smartrealm.fhir.reply import FhirResponse
-from smartrealm.fhir.rest import read_body
-from smartrealm.fhir.search import form_params
+from smartrealm.fhir.http.capability import capability_statement, smart_configuration
+from smartrealm.fhir.http.reply import FhirResponse
+from smartrealm.fhir.proxy.reads import ProxyReads
+from smartrealm.fhir.proxy.rules import ScopeJudge
+from smartrealm.fhir.proxy.screen import is_operation, refuse
+from smartrealm.fhir.proxy.upstream import (
+    NoCredentials,
+    RealmSelfToken,
+    Upstream,
+    UpstreamCredentials,
+)
+from smartrealm.fhir.proxy.writes import ProxyWrites
+from smartrealm.fhir.search.parse import form_params
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.validation import check_media_type
 from smartrealm.guard import AccessContext, TokenChecker, checker_for_server
@@ -39,12 +49,6 @@ from smartrealm.realm.tls import client_verify
 from smartrealm.storage import make_engine
 from smartrealm.storage.key_store import SqlKeyStore
 from smartrealm.storage.rs_credentials import resource_server_secret
-
-from .reads import ProxyReads
-from .rules import ScopeJudge
-from .screen import is_operation, refuse
-from .upstream import NoCredentials, RealmSelfToken, Upstream, UpstreamCredentials
-from .writes import ProxyWrites
 
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 Handler = Callable[[Request, AccessContext], Awaitable[FhirResponse]]
@@ -96,7 +100,7 @@ def _table(reads: ProxyReads, writes: ProxyWrites) -> list[tuple[str, str, Handl
         raise refuse(what or f"{request.method} {request.url.path}")
 
     async def search_post(request: Request, ctx: AccessContext) -> FhirResponse:
-        # A form body (415 for any other type, fhir/search.py form_params).
+        # A form body (415 for any other type, fhir/search/parse.py form_params).
         body = form_params(request.headers.get("content-type"), await read_body(request))
         return await reads.search(ctx, path(request, "type"), [*params(request), *body],
                                   request.headers.get("prefer"))

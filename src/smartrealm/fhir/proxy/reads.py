@@ -15,17 +15,16 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from smartrealm.fhir.access import Permit, authorize, check_named_patients
+from smartrealm.fhir.bodies import check_id
 from smartrealm.fhir.errors import Forbidden, NotFound
-from smartrealm.fhir.query import Clause
-from smartrealm.fhir.reply import FhirResponse
-from smartrealm.fhir.search import parse_param
+from smartrealm.fhir.http.reply import FhirResponse
+from smartrealm.fhir.proxy.rules import ScopeJudge, pushdown
+from smartrealm.fhir.proxy.screen import refuse, screen_params
+from smartrealm.fhir.proxy.upstream import BadGateway, Rewriter, Upstream, UpstreamReply
+from smartrealm.fhir.search.parse import parse_param
+from smartrealm.fhir.search.query import Clause
 from smartrealm.fhir.settings import FhirSettings
-from smartrealm.fhir.writes import check_id
 from smartrealm.guard import AccessContext
-
-from .rules import ScopeJudge, pushdown
-from .screen import refuse, screen_params
-from .upstream import BadGateway, Rewriter, Upstream, UpstreamReply
 
 _CRITERIA_SPECIAL = ("_id", "_lastUpdated")
 
@@ -40,7 +39,7 @@ class ProxyReads:
 
     def check_type(self, resource_type: str) -> None:
         """Only types whose compartment and search rules the access layer knows
-        (fhir/params.py): for any other, a ``patient/`` scope could not be confined."""
+        (fhir/search/params.py): for any other, a ``patient/`` scope could not be confined."""
         if resource_type not in self.settings.resource_types:
             raise NotFound(f"this server does not serve {resource_type!r} resources")
 

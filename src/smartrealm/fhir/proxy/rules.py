@@ -2,7 +2,7 @@
 returns or a client sends, and pushed into upstream queries where FHIR search can say them.
 
 Decision (docs/behaviour.md "Proxy mode"): whether a resource is inside a permit is decided
-by the *same* code the built-in server uses — the resource is indexed (fhir/indexing.py) into
+by the *same* code the built-in server uses — the resource is indexed (fhir/search/indexing.py) into
 a private in-memory SQLite store and the permit's restriction is asked of it with the search
 SQL (``versions_matching``), then rolled back. Nothing is re-implemented, so the proxy and the
 built-in server cannot disagree about a compartment or a granular ``?category=``."""
@@ -17,7 +17,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 from smartrealm.fhir.access import Permit
-from smartrealm.fhir.query import (
+from smartrealm.fhir.repository import StoredResource
+from smartrealm.fhir.search.query import (
     Clause,
     IdValue,
     MissingValue,
@@ -26,7 +27,6 @@ from smartrealm.fhir.query import (
     TokenValue,
     Value,
 )
-from smartrealm.fhir.repository import StoredResource
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.fhir.sql.predicates import factor
 
@@ -138,5 +138,5 @@ def _token_text(value: TokenValue) -> str:
 
 
 def _escape(text: str) -> str:
-    """R4 §3.1.1.4.7: a comma inside a value is escaped (fhir/search.py split_values)."""
+    """R4 §3.1.1.4.7: a comma inside a value is escaped (fhir/search/parse.py split_values)."""
     return text.replace(",", "\\,")

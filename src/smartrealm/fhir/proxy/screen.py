@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from smartrealm.fhir.errors import BadRequest
-from smartrealm.fhir.search_limits import check_search_size
+from smartrealm.fhir.search.limits import check_search_size
 
 # Result and common parameters whose effect the proxy understands (R4 §3.1.1.5).
 ALLOWED_SPECIAL = frozenset({"_id", "_lastUpdated", "_count", "_offset", "_sort", "_summary",
@@ -36,7 +36,7 @@ class NotSupported(BadRequest):
 
 def screen_params(params: Iterable[tuple[str, str]]) -> None:
     """Parameters the proxy would forward: first the built-in server's size limits (400
-    ``too-costly``, search_limits.py: the upstream is spared them too), then what only
+    ``too-costly``, search/limits.py: the upstream is spared them too), then what only
     the proxy refuses."""
     params = list(params)
     check_search_size(params)

@@ -9,17 +9,16 @@ version that changed after the check is never overwritten (the upstream answers 
 from __future__ import annotations
 
 from smartrealm.fhir.access import Permit, authorize
+from smartrealm.fhir.bodies import check_id, for_update
 from smartrealm.fhir.errors import BadRequest, Forbidden, MethodNotAllowed, PreconditionFailed
+from smartrealm.fhir.http.reply import FhirResponse
 from smartrealm.fhir.interactions import writable
 from smartrealm.fhir.linking import check_link_kept, guard_link
-from smartrealm.fhir.reply import FhirResponse
+from smartrealm.fhir.proxy.reads import ProxyReads
+from smartrealm.fhir.proxy.upstream import UpstreamReply
 from smartrealm.fhir.validation import parse_json, validate_resource
 from smartrealm.fhir.versioning import parse_if_match
-from smartrealm.fhir.writes import check_id, for_update
 from smartrealm.guard import AccessContext
-
-from .reads import ProxyReads
-from .upstream import UpstreamReply
 
 
 class ProxyWrites:

@@ -1,5 +1,5 @@
 """SQL (SQLite / PostgreSQL) storage of FHIR resources."""
 
-from .repository import SqlResourceRepository
+from smartrealm.fhir.sql.repository import SqlResourceRepository
 
 __all__ = ["SqlResourceRepository"]

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import sqlite
 
-from .reindex import index_tuples, write_index
-from .tables import INDEX_COLUMNS, history, resources, search_index
+from smartrealm.fhir.sql.reindex import index_tuples, write_index
+from smartrealm.fhir.sql.tables import INDEX_COLUMNS, history, resources, search_index
 
 CHUNK = 1000
 SQLITE_LOAD_CACHE_KIB = 256 * 1024  # PRAGMA cache_size while loading (default: 2 MiB)

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table, func, select
 from sqlalchemy.ext.compiler import compiles
 
-from .tables import search_index
+from smartrealm.fhir.sql.tables import search_index
 
 BY_RESOURCE = next(i for i in search_index.indexes if i.name == "ix_fhir_search_res")
 

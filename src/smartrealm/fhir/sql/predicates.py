@@ -1,4 +1,4 @@
-"""Search criteria (fhir/query.py) as SQL predicates over the resource and index tables.
+"""Search criteria (fhir/search/query.py) as SQL predicates over the resource and index tables.
 
 Performance shape (checked with EXPLAIN in tests/fhir/test_search_plans.py and printed by
 bench/search_latency.py): one criterion *drives* the query — ``id IN (SELECT resource_id
@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import and_, exists, false, literal, not_, or_, select, true
 
 from smartrealm.core.defaults import SEARCH_INDEX_MAX_STRING as MAX_INDEXED
-from smartrealm.fhir.dates import MAX_INSTANT
-from smartrealm.fhir.query import (
+from smartrealm.fhir.search.dates import MAX_INSTANT
+from smartrealm.fhir.search.query import (
     AnyOf,
     Clause,
     Criterion,
@@ -32,9 +32,8 @@ from smartrealm.fhir.query import (
     TokenValue,
     Value,
 )
-
-from .planning import by_resource
-from .tables import resources, search_index
+from smartrealm.fhir.sql.planning import by_resource
+from smartrealm.fhir.sql.tables import resources, search_index
 
 _LIKE_ESCAPE = "\\"
 # How likely a criterion is to be selective: the lowest rank drives the query.
@@ -132,7 +131,7 @@ def _drive(resource_type: str, clause: Clause) -> Any:
 
 def values_sql(values: tuple[Value, ...]) -> Any:
     """The OR of ``values`` (FHIR's comma). Equality tests on the same column(s) become
-    one ``IN`` list: a search may carry up to a thousand values (fhir/search_limits.py),
+    one ``IN`` list: a search may carry up to a thousand values (fhir/search/limits.py),
     and an OR chain is as deep as it is long (SQLite refuses expressions deeper than
     1000) and costs SQLAlchemy and the planner one node per value, where an IN list is a
     single node with one bound, expanding parameter."""
@@ -231,7 +230,7 @@ def range_sql(low: Any, high: Any, value: DateValue) -> Any:
     """R4 §3.1.1.4.2 prefixes over a resource range [low, high) and a search range
     [lo, hi): eq = contained; gt/lt = extends above/below; ge/le = that or contained;
     sa/eb = starts after / ends before. Only the prefix asked for is built: a search may
-    hold a thousand values (fhir/search_limits.py)."""
+    hold a thousand values (fhir/search/limits.py)."""
     def contained() -> Any:
         return and_(low >= value.lo, high <= value.hi)
 

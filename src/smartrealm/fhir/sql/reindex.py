@@ -1,6 +1,6 @@
 """Search-index rows of a resource, and keeping a store's index in step with the code.
 
-The index is derived data: when the parameter table (fhir/params.py) or what indexing.py
+The index is derived data: when the parameter table (fhir/search/params.py) or what search/indexing.py
 stores changes, a store written by an older version would silently miss matches. So the
 store records the version of the index definition its rows were built with, and
 ``ensure_search_index`` (run by ``create_tables`` at start-up) adds new columns and
@@ -14,13 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, tuple_
 
-from smartrealm.fhir.indexing import IndexEntry, index_entries
-from smartrealm.fhir.params import SEARCH_PARAMS
+from smartrealm.fhir.search.indexing import IndexEntry, index_entries
+from smartrealm.fhir.search.params import SEARCH_PARAMS
+from smartrealm.fhir.sql.tables import INDEX_COLUMNS, index_state, resources, search_index
 from smartrealm.storage import add_missing_columns
 
-from .tables import INDEX_COLUMNS, index_state, resources, search_index
-
-# Bump when indexing.py changes what it stores for the same parameter table.
+# Bump when search/indexing.py changes what it stores for the same parameter table.
 INDEX_REVISION = 2
 _OBSOLETE_INDEXES = ("ix_fhir_search_value", "ix_fhir_search_ref", "ix_fhir_search_owner")
 _BATCH = 1000
@@ -29,7 +28,7 @@ _ENTRY_WIDTHS = tuple(_WIDTH[name] for name in IndexEntry._fields)
 
 
 def index_version() -> str:
-    """Changes with the parameter table and with what indexing.py stores."""
+    """Changes with the parameter table and with what search/indexing.py stores."""
     table = sorted((t, sorted((p.name, p.kind, p.paths, p.target) for p in params.values()))
                    for t, params in SEARCH_PARAMS.items())
     digest = hashlib.sha256(repr((INDEX_REVISION, table)).encode()).hexdigest()

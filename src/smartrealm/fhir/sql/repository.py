@@ -14,15 +14,14 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from sqlalchemy.dialects import sqlite
 
 from smartrealm.core.fhir_ids import is_fhir_id, is_resource_type
-from smartrealm.fhir.query import Criterion, Page, PageQuery
 from smartrealm.fhir.repository import HistoryQuery, StoredResource
-
-from . import versions
-from .bulk import bulk_write
-from .planning import AFTER_LOAD, WHILE_GROWING, refresh_statistics
-from .reindex import ensure_search_index, write_index
-from .search import run_page
-from .tables import history, metadata, resources
+from smartrealm.fhir.search.query import Criterion, Page, PageQuery
+from smartrealm.fhir.sql import versions
+from smartrealm.fhir.sql.bulk import bulk_write
+from smartrealm.fhir.sql.planning import AFTER_LOAD, WHILE_GROWING, refresh_statistics
+from smartrealm.fhir.sql.reindex import ensure_search_index, write_index
+from smartrealm.fhir.sql.search import run_page
+from smartrealm.fhir.sql.tables import history, metadata, resources
 
 # Built once and executed with parameters: building a statement per row was most of a
 # bulk load's time (as in sql/reindex.py).

@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
-from smartrealm.fhir.query import Page, PageQuery, SortKey
-
-from .planning import by_resource
-from .predicates import where_terms
-from .tables import resources, search_index
+from smartrealm.fhir.search.query import Page, PageQuery, SortKey
+from smartrealm.fhir.sql.planning import by_resource
+from smartrealm.fhir.sql.predicates import where_terms
+from smartrealm.fhir.sql.tables import resources, search_index
 
 
 def page_statement(query: PageQuery) -> Select[Any] | None:

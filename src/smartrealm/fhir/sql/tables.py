@@ -43,7 +43,7 @@ history = Table(
     Index("ix_fhir_history_updated", "resource_type", "last_updated"),
 )
 
-# One row per searchable value of the current version (see fhir/indexing.py). The
+# One row per searchable value of the current version (see fhir/search/indexing.py). The
 # composite indexes end in resource_id so a criterion is answered from the index alone
 # (fhir/sql/predicates.py drives a search from one and probes the others by resource).
 search_index = Table(
@@ -56,7 +56,7 @@ search_index = Table(
     Column("value", String(512)),
     Column("ref_type", String(64)),
     Column("ref_id", String(64)),
-    Column("low", String(32)),       # date range [low, high), fhir/dates.py
+    Column("low", String(32)),       # date range [low, high), fhir/search/dates.py
     Column("high", String(32)),
     Column("number", Float),         # quantity value
     Column("exact", String(512)),    # string as written (:exact)
@@ -68,7 +68,7 @@ search_index = Table(
 )
 
 # The columns of an index row as fhir/sql/reindex.py builds it: the resource, then the
-# fields of fhir/indexing.py's IndexEntry in their order (the key ``pk`` is generated).
+# fields of fhir/search/indexing.py's IndexEntry in their order (the key ``pk`` is generated).
 INDEX_COLUMNS = tuple(c.name for c in search_index.columns if c.name != "pk")
 
 # The version of the index definition the rows were built with (fhir/sql/reindex.py).

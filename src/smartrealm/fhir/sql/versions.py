@@ -26,12 +26,11 @@ from sqlalchemy import (
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
-from smartrealm.fhir.query import Criterion, Page, PageQuery
 from smartrealm.fhir.repository import HistoryQuery, StoredResource, VersionConflictError
-
-from .predicates import criterion_sql, where_terms
-from .search import run_page
-from .tables import history, resources, search_index
+from smartrealm.fhir.search.query import Criterion, Page, PageQuery
+from smartrealm.fhir.sql.predicates import criterion_sql, where_terms
+from smartrealm.fhir.sql.search import run_page
+from smartrealm.fhir.sql.tables import history, resources, search_index
 
 # Writes one new version of a resource on ``conn``; returns the stored resource.
 Writer = Callable[[Connection, dict[str, Any]], dict[str, Any]]

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
 from typing import Any
 
-from .errors import FhirError
+from smartrealm.fhir.errors import FhirError
 
 BATCH = 250          # items per task: large enough that IPC is a small share of the work
 # Items checked ahead of the writer: more than one of the loader's transactions (5,000), so

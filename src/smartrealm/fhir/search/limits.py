@@ -21,9 +21,8 @@ from smartrealm.core.defaults import SEARCH_MAX_PARAMETERS as MAX_PARAMETERS
 from smartrealm.core.defaults import SEARCH_MAX_VALUE_LENGTH as MAX_VALUE_LENGTH
 from smartrealm.core.defaults import SEARCH_MAX_VALUES as MAX_VALUES
 from smartrealm.core.defaults import SEARCH_MAX_VALUES_PER_PARAMETER as MAX_VALUES_PER_PARAMETER
-
-from .errors import TooCostly
-from .search_values import split_values
+from smartrealm.fhir.errors import TooCostly
+from smartrealm.fhir.search.values import split_values
 
 
 def check_search_size(params: Sequence[tuple[str, str]]) -> None:

@@ -10,7 +10,7 @@ an include can never return what a direct search could not. Decisions:
 * at most ``MAX_INCLUDED`` resources are included per page; when more exist, an
   OperationOutcome entry (``search.mode = outcome``) says so;
 * only relative references (``Type/id``) are followed: an absolute one is foreign, also on
-  this server's base, exactly as the search index treats it (fhir/indexing.py)."""
+  this server's base, exactly as the search index treats it (fhir/search/indexing.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from smartrealm.core.defaults import SEARCH_MAX_INCLUDED as MAX_INCLUDED
+from smartrealm.fhir.access import Permit, authorize
+from smartrealm.fhir.errors import Forbidden
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.search.indexing import parse_local_reference, walk
+from smartrealm.fhir.search.parse import Include, SearchRequest
+from smartrealm.fhir.search.query import (
+    AnyOf,
+    Clause,
+    Criterion,
+    IdValue,
+    PageQuery,
+    ReferenceValue,
+)
 from smartrealm.guard import AccessContext
-
-from .access import Permit, authorize
-from .errors import Forbidden
-from .indexing import parse_local_reference, walk
-from .query import AnyOf, Clause, Criterion, IdValue, PageQuery, ReferenceValue
-from .repository import ResourceRepository
-from .search import Include, SearchRequest
 
 
 class Includer:

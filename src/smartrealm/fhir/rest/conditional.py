@@ -30,13 +30,12 @@ from contextlib import contextmanager
 from urllib.parse import parse_qsl
 
 from smartrealm.core.defaults import SEARCH_MAX_PARAMETERS as MAX_PARAMETERS
-
-from .access import Permit
-from .errors import BadRequest, MultipleMatches
-from .params import RESULT_PARAMS
-from .query import Clause, PageQuery
-from .repository import StoredResource, WriteSession
-from .search import parse_search
+from smartrealm.fhir.access import Permit
+from smartrealm.fhir.errors import BadRequest, MultipleMatches
+from smartrealm.fhir.repository import StoredResource, WriteSession
+from smartrealm.fhir.search.params import RESULT_PARAMS
+from smartrealm.fhir.search.parse import parse_search
+from smartrealm.fhir.search.query import Clause, PageQuery
 
 _STRIPES = tuple(threading.Lock() for _ in range(64))
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .bundle_entries import URN_PREFIXES, resolve_references
-from .errors import FhirError
-from .load_pool import checked_batches
-from .repository import ResourceRepository
-from .validation import parse_json, validate_resource
-from .writes import check_id, new_id
+from smartrealm.fhir.bodies import check_id, new_id
+from smartrealm.fhir.errors import FhirError
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.rest.bundle_entries import URN_PREFIXES, resolve_references
+from smartrealm.fhir.rest.load_pool import checked_batches
+from smartrealm.fhir.validation import parse_json, validate_resource
 
 CHUNK = 5000  # resources per transaction: fewer commits, still a bounded memory
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.txt")

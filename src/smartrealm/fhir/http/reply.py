@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .repository import StoredResource
-from .versioning import outcome_information, return_preference, version_headers
+from smartrealm.fhir.repository import StoredResource
+from smartrealm.fhir.versioning import outcome_information, return_preference, version_headers
 
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found",

@@ -4,21 +4,20 @@ parse, one page from the repository, includes, and the ``searchset`` Bundle.
 No leaks (spec §5.3, docs/behaviour.md): the access restriction (fhir/access.py) is one of the
 criteria of the page *and* of its count, so ``total``, ``_summary=count`` and the paging
 links (whose ``next``/``last`` derive from that count) only ever reflect resources the
-token may see; includes go through the same restriction (fhir/includes.py)."""
+token may see; includes go through the same restriction (fhir/rest/includes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from smartrealm.fhir.access import authorize, check_named_patients
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.rest.includes import Includer
+from smartrealm.fhir.search.parse import SearchRequest, page_links, parse_search
+from smartrealm.fhir.search.query import Criterion, Page, PageQuery
+from smartrealm.fhir.settings import FhirSettings
 from smartrealm.guard import AccessContext
-
-from .access import authorize, check_named_patients
-from .includes import Includer
-from .query import Criterion, Page, PageQuery
-from .repository import ResourceRepository
-from .search import SearchRequest, page_links, parse_search
-from .settings import FhirSettings
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
              "code": "SUBSETTED", "display": "subsetted"}

@@ -19,20 +19,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smartrealm.core.defaults import FHIR_MAX_BODY as MAX_BODY
 from smartrealm.core.fhir_ids import ID_PATTERN
 from smartrealm.core.media_types import FHIR_JSON
 from smartrealm.core.prefer import prefers_strict_handling
-from smartrealm.guard import AccessContext, KeySetUnavailable, TokenChecker, TokenRejected
-
-from .errors import (
+from smartrealm.fhir.errors import (
     FhirError,
     InternalError,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     Unauthorized,
 )
-from .reply import FhirResponse
+from smartrealm.fhir.http.reply import FhirResponse
+from smartrealm.guard import AccessContext, KeySetUnavailable, TokenChecker, TokenRejected
 
 
 class FhirIdConvertor(Convertor[str]):
@@ -186,3 +187,17 @@ class BaseSlash:
             scope = {**scope, "path": self.base_path + "/",
                      "raw_path": (self.base_path + "/").encode()}
         await self.app(scope, receive, send)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it exceeds MAX_BODY."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,15 +10,14 @@ from email.utils import format_datetime
 from functools import lru_cache
 
 from smartrealm.core.fhir_ids import is_fhir_id
+from smartrealm.fhir.access import authorize
+from smartrealm.fhir.errors import BadRequest, Forbidden, Gone, NotFound
+from smartrealm.fhir.http.reply import FhirResponse
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.rest.searchset import Searcher
+from smartrealm.fhir.search.query import AnyOf, Clause, IdValue
+from smartrealm.fhir.settings import FhirSettings
 from smartrealm.guard import AccessContext
-
-from .access import authorize
-from .errors import BadRequest, Forbidden, Gone, NotFound
-from .query import AnyOf, Clause, IdValue
-from .reply import FhirResponse
-from .repository import ResourceRepository
-from .searchset import Searcher
-from .settings import FhirSettings
 
 
 class FhirService:
@@ -27,7 +26,7 @@ class FhirService:
     def __init__(self, settings: FhirSettings, repository: ResourceRepository) -> None:
         self.settings = settings
         self.repository = repository
-        self.searcher = Searcher(settings, repository)  # fhir/searchset.py
+        self.searcher = Searcher(settings, repository)  # fhir/rest/searchset.py
 
     def read(self, ctx: AccessContext, resource_type: str, resource_id: str) -> FhirResponse:
         self.check_type(resource_type)

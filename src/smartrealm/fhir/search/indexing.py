@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from smartrealm.core.fhir_ids import is_fhir_id, is_resource_type
-
-from .dates import parse_range, period_range
-from .params import SearchParam, search_params
+from smartrealm.fhir.search.dates import parse_range, period_range
+from smartrealm.fhir.search.params import SearchParam, search_params
 
 
 class IndexEntry(NamedTuple):

@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from smartrealm.fhir.access import authorize
+from smartrealm.fhir.bodies import check_id
+from smartrealm.fhir.errors import BadRequest, Forbidden, Gone, NotFound
+from smartrealm.fhir.http.reply import FhirResponse, status_line
+from smartrealm.fhir.repository import HistoryQuery, ResourceRepository, StoredResource
+from smartrealm.fhir.search.parse import DEFAULT_COUNT, MAX_COUNT
+from smartrealm.fhir.search.query import Criterion
+from smartrealm.fhir.settings import FhirSettings
+from smartrealm.fhir.versioning import etag, parse_instant, version_headers
 from smartrealm.guard import AccessContext
-
-from .access import authorize
-from .errors import BadRequest, Forbidden, Gone, NotFound
-from .query import Criterion
-from .reply import FhirResponse, status_line
-from .repository import HistoryQuery, ResourceRepository, StoredResource
-from .search import DEFAULT_COUNT, MAX_COUNT
-from .settings import FhirSettings
-from .versioning import etag, parse_instant, version_headers
-from .writes import check_id
 
 _RESULT_PARAMS = frozenset({"_format", "_pretty"})
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smartrealm.guard import AccessContext
-
-from .bundle_entries import (
+from smartrealm.fhir.bodies import for_create, for_update
+from smartrealm.fhir.errors import BadRequest, FhirError
+from smartrealm.fhir.http.reply import FhirResponse, status_line, written
+from smartrealm.fhir.repository import WriteSession
+from smartrealm.fhir.rest.bundle_entries import (
     Entry,
     assign_identities,
     check_distinct,
@@ -28,20 +30,11 @@ from .bundle_entries import (
     parse_entry,
     resolve_references,
 )
-from .errors import BadRequest, FhirError
-from .handlers import FhirService
-from .history import HistoryService, parse_history_params
-from .reply import FhirResponse, status_line, written
-from .repository import WriteSession
-from .validation import validate_resource
-from .writes import (
-    WriteService,
-    create_in,
-    delete_in,
-    for_create,
-    for_update,
-    update_in,
-)
+from smartrealm.fhir.rest.handlers import FhirService
+from smartrealm.fhir.rest.history import HistoryService, parse_history_params
+from smartrealm.fhir.rest.writes import WriteService, create_in, delete_in, update_in
+from smartrealm.fhir.validation import validate_resource
+from smartrealm.guard import AccessContext
 
 _ORDER = {"delete": 0, "create": 1, "update": 2}
 

@@ -16,38 +16,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from smartrealm.core.defaults import FHIR_MAX_BODY as MAX_BODY
 from smartrealm.core.prefer import prefers_strict_handling
+from smartrealm.fhir.errors import BadRequest
+from smartrealm.fhir.http.base import read_body, render
+from smartrealm.fhir.http.reply import FhirResponse
+from smartrealm.fhir.link_reports import LinkReporter
+from smartrealm.fhir.repository import ResourceRepository
+from smartrealm.fhir.rest.bundles import BundleService
+from smartrealm.fhir.rest.handlers import FhirService
+from smartrealm.fhir.rest.history import HistoryService, parse_history_params
+from smartrealm.fhir.rest.writes import WriteService
+from smartrealm.fhir.settings import FhirSettings
+from smartrealm.fhir.validation import check_media_type
+from smartrealm.fhir.versioning import parse_if_match
 from smartrealm.guard import AccessContext
 
-from .bundles import BundleService
-from .errors import BadRequest, PayloadTooLarge
-from .handlers import FhirService
-from .history import HistoryService, parse_history_params
-from .http import render
-from .link_reports import LinkReporter
-from .reply import FhirResponse
-from .repository import ResourceRepository
-from .settings import FhirSettings
-from .validation import check_media_type
-from .versioning import parse_if_match
-from .writes import WriteService
-
 Authenticate = Callable[[Request], Awaitable[AccessContext]]
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it exceeds MAX_BODY."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def rest_routes(settings: FhirSettings, repository: ResourceRepository, reads: FhirService,

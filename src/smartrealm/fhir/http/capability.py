@@ -9,12 +9,16 @@ from typing import Any
 
 from smartrealm.core.capabilities import MULTI_AUD_TOKEN
 from smartrealm.core.profiles import supported_types
+from smartrealm.fhir.interactions import (
+    scope_suffix,
+    system_interactions,
+    type_interactions,
+    writable,
+)
+from smartrealm.fhir.search.params import search_capability
+from smartrealm.fhir.settings import FhirSettings
 from smartrealm.oauth import metadata
 from smartrealm.realm.config import ResourceServerConfig
-
-from .interactions import scope_suffix, system_interactions, type_interactions, writable
-from .params import search_capability
-from .settings import FhirSettings
 
 NON_RESOURCE_SCOPES = ("openid", "fhirUser", "launch", "launch/patient", "offline_access")
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -101,17 +105,17 @@ def _resource(resource_type: str, profile: str) -> dict[str, Any]:
         "type": resource_type,
         "interaction": [{"code": c} for c in type_interactions(profile)],
         **_versioning(profile),
-        # searchInclude, searchRevInclude, searchParam (fhir/params.py)
+        # searchInclude, searchRevInclude, searchParam (fhir/search/params.py)
         **search_capability(resource_type, supported_types(profile)),
     }
 
 
 def _versioning(profile: str) -> dict[str, Any]:
-    """R4 CapabilityStatement.rest.resource flags for what fhir/writes.py does."""
+    """R4 CapabilityStatement.rest.resource flags for what fhir/rest/writes.py does."""
     flags: dict[str, Any] = {"versioning": "versioned", "readHistory": True}
     if writable(profile):
         flags.update({"versioning": "versioned-update", "updateCreate": True,
-                      # If-None-Exist (fhir/conditional.py); the proxy says False
+                      # If-None-Exist (fhir/rest/conditional.py); the proxy says False
                       "conditionalCreate": True, "conditionalUpdate": False,
                       "conditionalDelete": "not-supported"})
     return flags

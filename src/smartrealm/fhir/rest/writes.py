@@ -7,67 +7,39 @@ the very same steps for each of its entries."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from smartrealm.core.fhir_ids import is_fhir_id
-from smartrealm.guard import AccessContext
-
-from .access import Permit, authorize, check_named_patients, require_match
-from .conditional import condition_key, existing_match, parse_condition, serialised
-from .errors import (
-    BadRequest,
+from smartrealm.fhir.access import Permit, authorize, check_named_patients, require_match
+from smartrealm.fhir.bodies import check_id, for_create, for_update, new_id, parsed
+from smartrealm.fhir.errors import (
     Conflict,
     Forbidden,
     MethodNotAllowed,
     NotFound,
     PreconditionFailed,
 )
-from .interactions import writable
-from .link_reports import LinkReporter
-from .linking import check_link_kept, collecting, guard_link
-from .reply import FhirResponse, written
-from .repository import ResourceRepository, StoredResource, VersionConflictError, WriteSession
-from .settings import FhirSettings
-from .validation import parse_json, validate_resource
-from .versioning import outcome_information, return_preference
-
-
-def check_id(resource_id: str) -> str:
-    if not is_fhir_id(resource_id):
-        raise BadRequest(f"{resource_id[:80]!r} is not a valid FHIR id")
-    return resource_id
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def parsed(body: Any) -> Any:
-    """Request bytes are parsed only once the interaction is known to be allowed, so a
-    refused request answers 403/405 whatever its body."""
-    return parse_json(body) if isinstance(body, bytes) else body
-
-
-def for_create(resource: dict[str, Any], resource_id: str) -> dict[str, Any]:
-    """R4 http.html#create: an ``id`` in the body is ignored; the server assigns one."""
-    prepared = copy.deepcopy(resource)
-    prepared["id"] = resource_id
-    return prepared
-
-
-def for_update(resource: dict[str, Any], resource_id: str) -> dict[str, Any]:
-    """R4 http.html#update: the body's ``id`` SHALL be present and equal the URL's (400)."""
-    if "id" not in resource:
-        raise BadRequest("an update must carry the resource's id (R4 http.html#update)")
-    if resource["id"] != resource_id:
-        raise BadRequest(f"the resource id {str(resource['id'])[:64]!r} differs from the id "
-                         f"in the URL ({resource_id!r})")
-    return copy.deepcopy(resource)
-
+from smartrealm.fhir.http.reply import FhirResponse, written
+from smartrealm.fhir.interactions import writable
+from smartrealm.fhir.link_reports import LinkReporter
+from smartrealm.fhir.linking import check_link_kept, collecting, guard_link
+from smartrealm.fhir.repository import (
+    ResourceRepository,
+    StoredResource,
+    VersionConflictError,
+    WriteSession,
+)
+from smartrealm.fhir.rest.conditional import (
+    condition_key,
+    existing_match,
+    parse_condition,
+    serialised,
+)
+from smartrealm.fhir.settings import FhirSettings
+from smartrealm.fhir.validation import validate_resource
+from smartrealm.fhir.versioning import outcome_information, return_preference
+from smartrealm.guard import AccessContext
 
 # --------------------------------------------------------------------------- in a session
 

@@ -14,12 +14,11 @@ from urllib.parse import parse_qsl, urlencode
 
 from smartrealm.core.defaults import SEARCH_MAX_COUNT as MAX_COUNT
 from smartrealm.core.defaults import SEARCH_MAX_FORM_FIELDS as MAX_FORM_FIELDS
-
-from .errors import BadRequest, TooCostly, UnsupportedMediaType
-from .params import RESULT_PARAMS, SORTABLE_KINDS, SearchParam, search_params
-from .query import Clause, SortKey
-from .search_limits import check_search_size
-from .search_values import parse_param, split_values
+from smartrealm.fhir.errors import BadRequest, TooCostly, UnsupportedMediaType
+from smartrealm.fhir.search.limits import check_search_size
+from smartrealm.fhir.search.params import RESULT_PARAMS, SORTABLE_KINDS, SearchParam, search_params
+from smartrealm.fhir.search.query import Clause, SortKey
+from smartrealm.fhir.search.values import parse_param, split_values
 
 __all__ = ["DEFAULT_COUNT", "MAX_COUNT", "Include", "SearchRequest", "form_params",
            "page_links", "parse_param", "parse_search", "split_values"]
@@ -58,7 +57,7 @@ class SearchRequest:
 def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, base_url: str,
                  strict: bool = False, default_count: int = DEFAULT_COUNT,
                  max_count: int = MAX_COUNT) -> SearchRequest:
-    check_search_size(params)  # 400 too-costly before any SQL is built (search_limits.py)
+    check_search_size(params)  # 400 too-costly before any SQL is built (limits.py)
     criteria: list[Clause] = []
     used: list[tuple[str, str]] = []
     results: list[tuple[str, str]] = []

@@ -13,12 +13,11 @@ from decimal import Decimal, InvalidOperation
 
 from smartrealm.core.fhir_ids import is_resource_type
 from smartrealm.core.urls import normalize_url
-
-from .dates import parse_range
-from .errors import BadRequest
-from .indexing import fold, parse_local_reference
-from .params import SearchParam, search_params
-from .query import (
+from smartrealm.fhir.errors import BadRequest
+from smartrealm.fhir.search.dates import parse_range
+from smartrealm.fhir.search.indexing import fold, parse_local_reference
+from smartrealm.fhir.search.params import SearchParam, search_params
+from smartrealm.fhir.search.query import (
     Clause,
     DateValue,
     IdValue,

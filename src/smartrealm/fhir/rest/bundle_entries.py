@@ -10,11 +10,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from smartrealm.core.defaults import BUNDLE_MAX_ENTRIES as MAX_ENTRIES
-
-from .errors import BadRequest
-from .validation import parse_json, resource_type_of
-from .versioning import parse_if_match
-from .writes import check_id, new_id
+from smartrealm.fhir.bodies import check_id, new_id
+from smartrealm.fhir.errors import BadRequest
+from smartrealm.fhir.validation import parse_json, resource_type_of
+from smartrealm.fhir.versioning import parse_if_match
 
 URN_PREFIXES = ("urn:uuid:", "urn:oid:")
 WRITES = {"POST": "create", "PUT": "update", "DELETE": "delete"}
@@ -36,7 +35,7 @@ class Entry:
     full_url: str | None = None
     resource: dict[str, Any] | None = None
     if_match: int | None = None
-    if_none_exist: str | None = None  # a conditional create's criteria (fhir/conditional.py)
+    if_none_exist: str | None = None  # a conditional create's criteria (fhir/rest/conditional.py)
 
     @property
     def where(self) -> str:
