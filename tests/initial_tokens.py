@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from smartrealm.authz.initial_tokens import SqlInitialTokenStore
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 

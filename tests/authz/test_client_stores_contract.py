@@ -1,6 +1,7 @@
-"""Contract suites, run on SQLite and on PostgreSQL (``sql_url``): the private_key_jwt replay
-cache, the client store's new fields, listing and deletion, and the upgrade of a client table
-created before those fields existed."""
+"""Contract suites: the private_key_jwt replay cache and the client store's fields, listing
+and deletion on every backend (``contract_stores``: SQLite, PostgreSQL, in memory); sharing
+between instances and the upgrade of a client table created before those fields existed on
+SQLite and PostgreSQL (``sql_url``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
+from smartrealm.authz.records import Stores
 from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.authz.stores.sql_replay import SqlReplayCache
 from smartrealm.oauth.store import PRIVATE_KEY_JWT, Client
@@ -15,8 +17,8 @@ from smartrealm.storage import make_engine
 from tests.oauth.assertion_keys import ClientKey
 
 
-def test_replay_cache_first_use_then_replay_then_expiry(sql_url: str) -> None:
-    cache = SqlReplayCache.create(make_engine(sql_url))
+def test_replay_cache_first_use_then_replay_then_expiry(contract_stores: Stores) -> None:
+    cache = contract_stores.replays
     assert cache.first_use("a", expires_at=200, now=100)
     assert not cache.first_use("a", expires_at=300, now=150)
     assert cache.first_use("b", expires_at=200, now=150)
@@ -33,15 +35,15 @@ def test_replay_cache_is_shared_between_instances(sql_url: str) -> None:
     assert not second.first_use("k" * 600, expires_at=200, now=100)
 
 
-def test_replay_cache_concurrent_first_use_wins_once(sql_url: str) -> None:
-    cache = SqlReplayCache.create(make_engine(sql_url))
+def test_replay_cache_concurrent_first_use_wins_once(contract_stores: Stores) -> None:
+    cache = contract_stores.replays
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: cache.first_use("race", 10_000, 100), range(16)))
     assert results.count(True) == 1
 
 
-def test_client_store_keeps_the_new_fields_lists_and_deletes(sql_url: str) -> None:
-    clients = sql_stores(make_engine(sql_url)).clients
+def test_client_store_keeps_the_new_fields_lists_and_deletes(contract_stores: Stores) -> None:
+    clients = contract_stores.clients
     jwks = ClientKey.generate("ES384", "k1").jwks()
     backend = Client("b-client", "Bulk", (), PRIVATE_KEY_JWT, scope="system/*.rs",
                      allowed_servers=("ehr",), created_at=5,

@@ -1,6 +1,6 @@
-"""Initial access tokens (RFC 7591 §3) on SQLite and PostgreSQL (``sql_url``): stored only as
-a hash, valid until expiry, spent one use at a time, never more uses than issued even when
-registrations race."""
+"""Initial access tokens (RFC 7591 §3) on every backend (``contract_stores``: SQLite,
+PostgreSQL, in memory): valid until expiry, spent one use at a time, never more uses than
+issued even when registrations race; in SQL (``sql_url``) only the hash is stored."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
-from smartrealm.authz.initial_tokens import SqlInitialTokenStore
+from smartrealm.authz.records import Stores
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
 from smartrealm.storage import make_engine
 
 
-def test_issue_find_claim_expire(sql_url: str) -> None:
-    store = SqlInitialTokenStore.create(make_engine(sql_url))
+def test_issue_find_claim_expire(contract_stores: Stores) -> None:
+    store = contract_stores.initial_tokens
     value, token = store.issue(frozenset({"backend-services"}), 200, 2, "partner", 100)
     assert store.find(value, 150) == token and token.allows == {"backend-services"}
     assert store.find(value + "x", 150) is None
@@ -34,16 +35,15 @@ def test_only_the_hash_is_stored(sql_url: str) -> None:
     assert rows and all(value not in str(tuple(r)) for r in rows)
 
 
-def test_revoke(sql_url: str) -> None:
-    store = SqlInitialTokenStore.create(make_engine(sql_url))
+def test_revoke(contract_stores: Stores) -> None:
+    store = contract_stores.initial_tokens
     value, token = store.issue(frozenset(), 200, 5, "", 100)
     assert store.revoke(token.id) and not store.revoke(token.id)
     assert store.find(value, 150) is None and store.claim(value, 150) is None
 
 
-def test_concurrent_claims_never_exceed_the_uses(sql_url: str) -> None:
-    engine = make_engine(sql_url)
-    store = SqlInitialTokenStore.create(engine)
+def test_concurrent_claims_never_exceed_the_uses(contract_stores: Stores) -> None:
+    store = contract_stores.initial_tokens
     value, _ = store.issue(frozenset(), 10**9, 3, "", 100)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: store.claim(value, 150), range(16)))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from smartrealm.authz.app import build_auth_server
-from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.fhir.http.capability import smart_configuration
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.oauth.registration import EHR_LAUNCH

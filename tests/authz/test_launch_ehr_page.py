@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.oauth.registration import EHR_LAUNCH
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine

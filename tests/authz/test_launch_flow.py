@@ -11,7 +11,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.oauth.launch import LaunchContext
 from smartrealm.oauth.passwords import token_hash
 from smartrealm.oauth.smart_style import style_url

@@ -8,10 +8,11 @@ import threading
 
 import pytest
 
-from smartrealm.authz.launch_store import EhrSession, EhrStores, sql_ehr_stores
+from smartrealm.authz.launch_store import EhrSession, EhrStores
 from smartrealm.authz.maintenance import purgeable_stores
 from smartrealm.authz.records import Stores
 from smartrealm.authz.stores.sql import sql_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.oauth.launch import LaunchContext
 from smartrealm.storage import make_engine
 

@@ -14,11 +14,11 @@ from joserfc.jwk import KeySet
 
 from smartrealm.authz.patient_index import (
     PatientLink,
-    SqlPatientIndex,
     linking_value,
     links_from,
     seed_sample_links,
 )
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.oauth.keys import KeyRing
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from smartrealm.authz.patient_index import BATCH, PatientIndex, PatientLink, SqlPatientIndex
+from smartrealm.authz.patient_index import BATCH, PatientIndex, PatientLink
 from smartrealm.authz.records import Stores
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.storage import make_engine
 
 

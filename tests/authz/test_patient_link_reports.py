@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smartrealm.authz.patient_index import SqlPatientIndex
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine
 from tests.authz.lifecycle import basic, register_confidential, rs_auth, tokens

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from smartrealm.authz.app import build_auth_server
-from smartrealm.authz.initial_tokens import SqlInitialTokenStore
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
 from smartrealm.oauth.registration import BACKEND_SERVICES, EHR_LAUNCH
 from smartrealm.realm.config import RealmConfig
 from smartrealm.storage import make_engine

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from smartrealm.authz.app import build_auth_server
-from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.client import AuthorizationRequest, TokenSet
 from smartrealm.demoapp import DemoMount, create_app, demo_launch_urls, demo_settings, with_demo_app
 from smartrealm.demoapp.sessions import SessionStore

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartrealm.authz.initial_tokens import SqlInitialTokenStore
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
 from smartrealm.realm.config import RealmConfig, load_config
 from smartrealm.storage import make_engine
 from tests.e2e.test_cli_clients import run

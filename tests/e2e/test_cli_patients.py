@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from smartrealm.authz.patient_index import SqlPatientIndex
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.fhir.sql import SqlResourceRepository
 from smartrealm.realm.config import load_config
 from smartrealm.storage import make_engine

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartrealm.authz.launch_store import sql_ehr_stores
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
 from smartrealm.client.auth import (
     AuthorizationRequest,
     exchange_code,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smartrealm.authz.patient_index import SqlPatientIndex
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.client.auth import exchange_code
 from smartrealm.client.tokens import TokenSet
 from smartrealm.realm.config import RealmConfig

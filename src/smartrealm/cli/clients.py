@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.authz.app import client_secrets, key_store
-from smartrealm.authz.initial_tokens import InitialAccessToken, SqlInitialTokenStore
+from smartrealm.authz.initial_tokens import InitialAccessToken
 from smartrealm.authz.stores.sql import sql_stores
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
 from smartrealm.cli.common import ConfigOption, DataDirOption, console
 from smartrealm.cli.common import fail as _fail
 from smartrealm.cli.common import load_realm as _realm

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from smartrealm.authz.patient_index import SqlPatientIndex
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.cli.common import ConfigOption, DataDirOption, console, err_console
 from smartrealm.cli.patients import LinkingRepository
 from smartrealm.core.profiles import supported_types

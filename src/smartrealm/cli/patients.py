@@ -20,12 +20,8 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from smartrealm.authz.patient_index import (
-    PatientIndex,
-    PatientLink,
-    SqlPatientIndex,
-    links_from,
-)
+from smartrealm.authz.patient_index import PatientIndex, PatientLink, links_from
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.cli.common import ConfigOption, DataDirOption, console
 from smartrealm.cli.common import fail as _fail
 from smartrealm.cli.common import load_realm as _realm

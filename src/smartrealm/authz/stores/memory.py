@@ -118,8 +118,8 @@ class MemoryUserStore:
 
 
 class _SingleUse:
-    """Codes and launches (authz/single_use.py): stored with an expiry, claimed at most
-    once, kept ``retention`` seconds after expiry so a replay is recognised."""
+    """Codes and launches (in SQL: stores/sql_single_use.py): stored with an expiry, claimed
+    at most once, kept ``retention`` seconds after expiry so a replay is recognised."""
 
     def __init__(self, state: _State, retention: int) -> None:
         self._lock, self._retention = state.lock, retention

@@ -23,13 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from smartrealm.authz import single_use
-from smartrealm.authz.consent_store import SqlAppAccessStore, SqlConsentStore
-from smartrealm.authz.initial_tokens import SqlInitialTokenStore
-from smartrealm.authz.launch_store import sql_ehr_stores
-from smartrealm.authz.lockout import SqlLoginFailureStore
-from smartrealm.authz.patient_index import SqlPatientIndex
 from smartrealm.authz.records import Interaction, Stores, User
+from smartrealm.authz.stores import sql_single_use
+from smartrealm.authz.stores.sql_consent import SqlAppAccessStore, SqlConsentStore
+from smartrealm.authz.stores.sql_initial_tokens import SqlInitialTokenStore
+from smartrealm.authz.stores.sql_launch import sql_ehr_stores
+from smartrealm.authz.stores.sql_lockout import SqlLoginFailureStore
+from smartrealm.authz.stores.sql_patient_index import SqlPatientIndex
 from smartrealm.authz.stores.sql_replay import SqlReplayCache
 from smartrealm.authz.stores.sql_token_registry import sql_token_registry
 from smartrealm.core.defaults import CODE_RETENTION, REFRESH_RETENTION
@@ -187,12 +187,12 @@ class SqlCodeStore:
     def save(self, code_hash: str, code: AuthorizationCode) -> None:
         data = {"client_id": code.client_id, "redirect_uri": code.redirect_uri,
                 "code_challenge": code.code_challenge, "grant": code.grant.to_dict()}
-        single_use.store(self._engine, self._t, self.RETENTION, code_hash=code_hash,
+        sql_single_use.store(self._engine, self._t, self.RETENTION, code_hash=code_hash,
                          client_id=code.client_id, data=json.dumps(data),
                          expires_at=code.expires_at)
 
     def consume(self, code_hash: str, now: int) -> AuthorizationCode | None:
-        row = single_use.claim(self._engine, self._t, "code_hash", code_hash, now)
+        row = sql_single_use.claim(self._engine, self._t, "code_hash", code_hash, now)
         if row is None:
             return None
         data = json.loads(row.data)

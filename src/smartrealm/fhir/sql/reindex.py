@@ -1,10 +1,10 @@
 """Search-index rows of a resource, and keeping a store's index in step with the code.
 
-The index is derived data: when the parameter table (fhir/search/params.py) or what search/indexing.py
-stores changes, a store written by an older version would silently miss matches. So the
-store records the version of the index definition its rows were built with, and
-``ensure_search_index`` (run by ``create_tables`` at start-up) adds new columns and
-indexes and rebuilds the rows from the stored resources when the version differs."""
+The index is derived data: when the parameter table (fhir/search/params.py) or what
+fhir/search/indexing.py stores changes, a store written by an older version would silently
+miss matches. So the store records the version of the index definition its rows were built
+with, and ``ensure_search_index`` (run by ``create_tables`` at start-up) adds new columns
+and indexes and rebuilds the rows from the stored resources when the version differs."""
 
 from __future__ import annotations
 
