@@ -50,7 +50,7 @@ from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
-from smartrealm.storage import make_engine
+from smartrealm.storage import database_check, make_engine
 from smartrealm.storage.key_store import SqlKeyStore
 from smartrealm.storage.rs_credentials import ensure_all
 
@@ -190,4 +190,7 @@ def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None,
     for client_id, url in (launch_urls or {}).items():
         stores.ehr.app_launch_urls.put(client_id, url)
     seed_launch_urls(realm, stores)
-    return create_app(realm, stores, keys, secrets, http=http)
+    app = create_app(realm, stores, keys, secrets, http=http)
+    app.state.ready_checks = {"database": database_check(engine),
+                              "signing_keys": lambda: None if keys.active else "no signing key"}
+    return app

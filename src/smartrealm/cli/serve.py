@@ -4,10 +4,11 @@ composition root, where the AS, the demo app and the FHIR servers are assembled.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,6 +20,7 @@ from smartrealm.realm import tls
 from smartrealm.realm.config import ConfigError, RealmConfig
 from smartrealm.realm.runner import (
     AUTH_SERVER,
+    Component,
     Launch,
     RealmStartError,
     components,
@@ -27,6 +29,9 @@ from smartrealm.realm.runner import (
     stop_on_signals,
     watch,
 )
+from smartrealm.realm.toml_values import parse_listen
+from smartrealm.serving.health import HealthFront, Readiness, ReadyCheck
+from smartrealm.serving.settings import listener_options
 
 
 def register(root: typer.Typer) -> None:
@@ -35,24 +40,49 @@ def register(root: typer.Typer) -> None:
     root.command("run-component", hidden=True)(run_component)
 
 
-def _load(config: Path | None) -> RealmConfig:
-    """The realm, for commands that serve it: https components also need [tls]."""
+def _load(config: Path | None, only: str | None = None, listen_given: bool = False
+          ) -> RealmConfig:
+    """The realm, for commands that serve it (``only``: one component). An https component
+    needs [tls] unless it listens apart from its public URL (a ``listen`` key or --listen):
+    TLS then ends at the ingress in front of it."""
     realm = load_realm(config)
+    url_keys = {AUTH_SERVER: "auth_server.issuer"}
+    url_keys.update({rs.id: f"resource_servers[{i}].base_url"
+                     for i, rs in enumerate(realm.resource_servers)})
+    served = [c for c in components(realm) if only is None or c.name == only]
     try:
-        tls.require_for(realm.tls, realm.component_urls())
+        tls.require_for(realm.tls, {url_keys[c.name]: c.url for c in served
+                                    if c.listen is None and not listen_given})
     except ConfigError as exc:
         raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
     return realm
 
 
+ComponentOption = Annotated[str | None, typer.Option(
+    "--component", help="Serve only this component: auth_server or a resource server id.")]
+ListenOption = Annotated[str | None, typer.Option(
+    "--listen", help="HOST:PORT to listen on (with --component); the public URL stays the "
+                     "one in the realm file.")]
+WorkersOption = Annotated[int, typer.Option(
+    "--workers", min=1, max=64, help="Worker processes (with --component; PostgreSQL only).")]
+
+
 def serve(config: ConfigOption = None,
           data_dir: Annotated[Path | None, typer.Option(help="State directory "
-                              "(default: realm.data_dir, ./.smartrealm).")] = None) -> None:
-    """Run the realm: the authorization server and every FHIR server, each on its own port."""
-    realm = _load(config)
+                              "(default: realm.data_dir, ./.smartrealm).")] = None,
+          component: ComponentOption = None, listen: ListenOption = None,
+          workers: WorkersOption = 1) -> None:
+    """Run the realm: the authorization server and every FHIR server, each on its own port;
+    or, with --component, one of them in this process (behind a load balancer, say)."""
+    realm = _load(config, component, listen is not None)
     if data_dir is not None:
         realm = realm.relocated({}, data_dir.resolve())
     launch = Launch(config.resolve() if config else None, {}, realm.data_dir)
+    if component is not None:
+        serve_component(realm, launch, component, listen, workers)
+        return
+    if listen is not None or workers != 1:
+        raise fail("--listen and --workers apply to one component: add --component NAME", 2)
     stop_on_signals()
     started = False
     try:
@@ -114,30 +144,89 @@ def run_component(name: str, config: ConfigOption = None,
                   ports: Annotated[str, typer.Option(help="JSON {component: port}")] = "{}",
                   data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Serve one component of the realm (started by `serve` and `demo`)."""
+    ports_map = json.loads(ports)
+    realm = _load(config).relocated(ports_map, data_dir)
+    serve_component(realm, Launch(config, ports_map, realm.data_dir), name, None, 1)
+
+
+def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str | None,
+                    workers: int) -> None:
+    """One component in this process: uvicorn on its listen address, /healthz and /readyz
+    in front (serving/health.py), N workers sharing the socket when asked."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    realm = _load(config).relocated(json.loads(ports), data_dir)
-    component = next((c for c in components(realm) if c.name == name), None)
-    if component is None:
-        err_console.print(f"unknown component {name!r}")
-        raise typer.Exit(2)
-    asgi = _build(realm, name)
-    # No access log: request lines can carry authorization codes and other secrets.
-    settings = uvicorn.Config(asgi, host=component.host, port=component.port,
-                              log_level="warning", access_log=False, lifespan="on",
-                              **tls.uvicorn_options(realm.tls, component.url))
-    tls.enforce_minimum_version(settings)  # §12.1: TLS 1.2 or later only
-    uvicorn.Server(settings).run()
+    component = _component(realm, name)
+    try:
+        host, port = parse_listen(listen) if listen else (component.host, component.port)
+    except ValueError as exc:
+        raise fail(f"--listen: {exc}", 2) from None
+    options = listener_options(realm, component, host, port)
+    if workers > 1:
+        _check_workers(realm, name, options)
+    if workers == 1:
+        settings = uvicorn.Config(component_app(realm, name), **options)
+        tls.enforce_minimum_version(settings)  # §12.1: TLS 1.2 or later only
+        uvicorn.Server(settings).run()
+        return
+    # Schemas, tables, first keys and seeds are made once, here, before the workers start:
+    # N workers doing it at once on an empty database would race (CREATE SCHEMA, the
+    # first signing key). Each worker then builds the component itself from the same realm
+    # (component_from_env).
+    _build(realm, name)
+    os.environ[_SPEC_ENV] = json.dumps({"name": name, **launch.spec()})
+    settings = uvicorn.Config(f"{__name__}:component_from_env", factory=True,
+                              workers=workers, **options)
+    Multiprocess(settings, sockets=[settings.bind_socket()]).run()
 
 
-def _build(realm: RealmConfig, name: str) -> ASGIApp:
+def _component(realm: RealmConfig, name: str) -> Component:
+    found = next((c for c in components(realm) if c.name == name), None)
+    if found is None:
+        names = ", ".join(c.name for c in components(realm))
+        raise fail(f"unknown component {name!r} (expected one of: {names})", 2)
+    return found
+
+
+def _check_workers(realm: RealmConfig, name: str, options: dict[str, Any]) -> None:
+    """Several workers are one service only where their state is shared safely."""
+    url = realm.database_url_for(None if name == AUTH_SERVER else name)
+    if url.startswith("sqlite"):
+        raise fail("--workers above 1 needs PostgreSQL (database.url in the realm file): on "
+                   "SQLite the workers would not share locks (conditional create), so run "
+                   "one worker per component", 2)
+    if "ssl_certfile" in options:
+        raise fail("--workers above 1 serves plain HTTP only: terminate TLS at the ingress "
+                   "(no tls table in the realm file) or run one worker", 2)
+
+
+_SPEC_ENV = "SMARTREALM_COMPONENT_SPEC"
+
+
+def component_from_env() -> ASGIApp:
+    """The uvicorn factory of each worker: the realm rebuilt from the parent's launch."""
+    spec = json.loads(os.environ[_SPEC_ENV])
+    launch = Launch.from_spec(spec)
+    realm = _load(launch.config_path, spec["name"], True).relocated(launch.ports,
+                                                                   launch.data_dir)
+    return component_app(realm, spec["name"])
+
+
+def component_app(realm: RealmConfig, name: str) -> ASGIApp:
+    """The component's app behind /healthz and /readyz."""
+    app, checks = _build(realm, name)
+    return HealthFront(app, Readiness(checks), realm.deployment.drain_seconds)
+
+
+def _build(realm: RealmConfig, name: str) -> tuple[ASGIApp, dict[str, ReadyCheck]]:
     if name == AUTH_SERVER:
         from smartrealm.authz.app import build_auth_server
         from smartrealm.demoapp import demo_launch_urls, with_demo_app
 
+        auth = build_auth_server(realm, launch_urls=demo_launch_urls(realm))
         # The demo app (a registered client) is served by the AS process at /demo-app.
-        return with_demo_app(realm, build_auth_server(realm,
-                                                      launch_urls=demo_launch_urls(realm)))
+        return with_demo_app(realm, auth), dict(auth.state.ready_checks)
     from smartrealm.fhir.app import build_resource_server
 
-    return build_resource_server(realm, name)
+    server = build_resource_server(realm, name)
+    return server, dict(getattr(server.state, "ready_checks", {}))

@@ -179,3 +179,10 @@ DEMO_MAX_ITEMS = 200
 DEMO_MAX_LAUNCH_PARAM = 2048
 # Seconds for the demo app's calls to the realm (demoapp/app.py).
 DEMO_HTTP_TIMEOUT = 15.0
+
+# ---------- Serving
+
+# seconds a readiness check (a database round trip) may take before /readyz reports it
+# failed, so a load balancer's probe never hangs on a database that does not answer
+# (serving/health.py)
+READY_CHECK_TIMEOUT = 2.0

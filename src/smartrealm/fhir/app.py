@@ -47,7 +47,7 @@ from smartrealm.guard import (
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
 from smartrealm.realm.sample_data import generate_realm_data
 from smartrealm.realm.tls import client_verify
-from smartrealm.storage import make_engine
+from smartrealm.storage import database_check, make_engine
 from smartrealm.storage.rs_credentials import resource_server_secret
 
 # §1.1: discovery SHALL be readable from any origin.
@@ -166,8 +166,10 @@ def build_resource_server(realm: RealmConfig, server_id: str,
         engine.dispose()
 
     path = urlsplit(rs.base_url).path.rstrip("/")
-    return mount_at_base(rs.base_url, fhir, close, front=[
+    app = mount_at_base(rs.base_url, fhir, close, front=[
         Middleware(FastReads, base_path=path, respond=fhir.state.read_response)])
+    app.state.ready_checks = {"database": database_check(engine)}
+    return app
 
 
 def _server(realm: RealmConfig, server_id: str) -> tuple[int, ResourceServerConfig]:

@@ -39,6 +39,8 @@ class AuthServerConfig:
     # Non-public networks the AS may still fetch client documents (jwks_uri) from; empty =
     # public addresses only (core/addresses.py: the SSRF guard).
     private_fetch_networks: tuple[IPNetwork, ...] = ()
+    # Where to listen when it is not the issuer's host and port (an ingress in front).
+    listen: tuple[str, int] | None = None
 
     @property
     def fetch_policy(self) -> AddressPolicy:
@@ -110,6 +112,20 @@ class ResourceServerConfig:
     # Does this server accept a token shared with other servers (lists auth-multi-aud-token,
     # docs/behaviour.md)? false = it only takes ordinary single-server SMART launches.
     multi_aud_token: bool = True
+    # Where to listen when it is not the base URL's host and port (an ingress in front).
+    listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """``[deployment]``: how the components sit behind an ingress."""
+
+    # Addresses (CIDR) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty =
+    # nobody's, so a client cannot choose the address that lockouts and logs record.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Seconds an instance keeps serving after SIGTERM while /readyz answers 503, so a load
+    # balancer's health check takes it out of rotation before it stops accepting.
+    drain_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,7 @@ class RealmConfig:
     users: tuple[UserConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()
     tls: TlsConfig = field(default_factory=TlsConfig)  # [tls]: https serving (realm/tls.py)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     source: str = field(default="<default realm>", compare=False)
 
     def server(self, server_id: str) -> ResourceServerConfig:
@@ -252,7 +269,7 @@ def load_config(path: Path | None = None) -> RealmConfig:
 
 def parse_config(data: dict[str, Any], base_dir: Path) -> RealmConfig:
     v.only_keys("", data, {"realm", "database", "auth_server", "brands", "resource_servers",
-                          "users", "clients", "tls"})
+                          "users", "clients", "tls", "deployment"})
     realm = v.table(data, "realm")
     database = v.table(data, "database", required=False)
     auth = _auth_server(v.table(data, "auth_server"))
@@ -275,6 +292,7 @@ def parse_config(data: dict[str, Any], base_dir: Path) -> RealmConfig:
         users=_users(data, {rs.id for rs in servers}),
         clients=_clients(data, {rs.id for rs in servers}),
         tls=parse_tls(v.table(data, "tls", required=False), base_dir),
+        deployment=_deployment(v.table(data, "deployment", required=False)),
     )
     check_transport_security(config)
     return config
@@ -296,7 +314,7 @@ def check_transport_security(config: RealmConfig) -> None:
 
 def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
     v.only_keys("auth_server", table, {"issuer", "key_storage", "access_token_lifetime",
-                                       "private_fetch_networks"})
+                                       "private_fetch_networks", "listen"})
     key = "auth_server.private_fetch_networks"
     try:
         networks = parse_networks(v.string_list(table, key, required=False))
@@ -308,6 +326,20 @@ def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
         access_token_lifetime=v.integer(table, "auth_server.access_token_lifetime", 3600,
                                    minimum=30, maximum=86400),
         private_fetch_networks=networks,
+        listen=v.listen(table, "auth_server.listen"),
+    )
+
+
+def _deployment(table: dict[str, Any]) -> DeploymentConfig:
+    v.only_keys("deployment", table, {"trusted_proxies", "drain_seconds"})
+    key = "deployment.trusted_proxies"
+    try:
+        proxies = parse_networks(v.string_list(table, key, required=False))
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    return DeploymentConfig(
+        trusted_proxies=proxies,
+        drain_seconds=v.integer(table, "deployment.drain_seconds", 0, minimum=0, maximum=300),
     )
 
 
@@ -327,7 +359,7 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
         key = f"resource_servers[{i}]"
         v.only_keys(key, item, {"id", "name", "base_url", "fhir_version", "mode", "profile",
                                "upstream", "upstream_auth", "database_url", "token_check",
-                               "multi_aud_token"})
+                               "multi_aud_token", "listen"})
         mode = v.choice(item, f"{key}.mode", MODES, "server")
         rs = ResourceServerConfig(
             id=v.identifier(item, f"{key}.id"),
@@ -341,6 +373,7 @@ def _resource_servers(data: dict[str, Any]) -> tuple[ResourceServerConfig, ...]:
             database_url=v.database_url(item, f"{key}.database_url"),
             token_check=v.choice(item, f"{key}.token_check", TOKEN_CHECKS, "jwt"),
             multi_aud_token=v.boolean(item, f"{key}.multi_aud_token", True),
+            listen=v.listen(item, f"{key}.listen"),
         )
         if any(s.id == rs.id for s in servers):
             raise ConfigError(f"{key}.id", f"duplicate server id {rs.id!r}")

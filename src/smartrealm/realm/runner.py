@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,17 +36,40 @@ class RealmStartError(RuntimeError):
 @dataclass(frozen=True)
 class Component:
     name: str  # "auth_server" or a resource server id
-    url: str  # issuer or FHIR base
-    probe: str  # an unauthenticated URL that answers 200 once the component serves
+    url: str  # issuer or FHIR base: the public URL, used in tokens, discovery and links
+    listen: tuple[str, int] | None = None  # where it listens, when not at its public URL
+    tls: bool = False  # the listener itself serves https ([tls] and an https URL)
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return self.listen[0] if self.listen else urlsplit(self.url).hostname or "127.0.0.1"
 
     @property
     def port(self) -> int:
+        if self.listen:
+            return self.listen[1]
         parts = urlsplit(self.url)
         return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def probe(self) -> str:
+        """Where `serve` asks whether the component is ready (serving/health.py): at the
+        public URL's host (a certificate names it), or at the listener when it listens
+        apart (an ingress in front may not be running)."""
+        if self.listen is None:
+            parts = urlsplit(self.url)
+            return f"{parts.scheme}://{parts.netloc}/readyz"
+        # A wildcard listener is asked on loopback.
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+        host = wildcard.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/readyz"
+
+    @property
+    def probe_sni(self) -> str | None:
+        """The name the certificate carries when the probe goes to a TLS listener by
+        address."""
+        return urlsplit(self.url).hostname if self.listen and self.tls else None
 
 
 @dataclass(frozen=True)
@@ -60,11 +84,25 @@ class Launch:
         args = ["--ports", json.dumps(self.ports), "--data-dir", str(self.data_dir)]
         return args + (["--config", str(self.config_path)] if self.config_path else [])
 
+    def spec(self) -> dict[str, Any]:
+        """For a worker process to rebuild the same realm (``from_spec``)."""
+        return {"config": str(self.config_path) if self.config_path else None,
+                "ports": self.ports, "data_dir": str(self.data_dir)}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Launch:
+        config = spec.get("config")
+        return cls(Path(config) if config else None, dict(spec.get("ports") or {}),
+                   Path(spec["data_dir"]))
+
 
 def components(realm: RealmConfig) -> list[Component]:
+    def tls(url: str) -> bool:
+        return realm.tls.serves and urlsplit(url).scheme == "https"
+
     issuer = realm.auth_server.issuer
-    found = [Component(AUTH_SERVER, issuer, f"{issuer}/.well-known/openid-configuration")]
-    found += [Component(rs.id, rs.base_url, f"{rs.base_url}/metadata")
+    found = [Component(AUTH_SERVER, issuer, realm.auth_server.listen, tls(issuer))]
+    found += [Component(rs.id, rs.base_url, rs.listen, tls(rs.base_url))
               for rs in realm.resource_servers]
     return found
 
@@ -173,7 +211,7 @@ def _wait_until_ready(running: RunningRealm, verify: ssl.SSLContext) -> None:
             if component.name in running.exited():
                 raise RealmStartError(f"{component.name} exited during start-up:\n"
                                       + running.log_tail(component.name))
-            problem = _probe(http, component.probe)
+            problem = _probe(http, component.probe, component.probe_sni)
             if problem is None:
                 pending.pop(0)
                 continue
@@ -183,10 +221,10 @@ def _wait_until_ready(running: RunningRealm, verify: ssl.SSLContext) -> None:
             time.sleep(0.1)
 
 
-def _probe(http: httpx.Client, url: str) -> str | None:
+def _probe(http: httpx.Client, url: str, sni: str | None = None) -> str | None:
     """None once ``url`` answers 200, else what went wrong (e.g. a certificate error)."""
     try:
-        status = http.get(url).status_code
+        status = http.get(url, extensions={"sni_hostname": sni} if sni else None).status_code
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if status == 200 else f"status {status}"

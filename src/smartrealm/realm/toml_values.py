@@ -143,3 +143,23 @@ def database_url(table: dict[str, Any], key: str) -> str:
     if value and not value.startswith(("sqlite:///", "postgresql")):
         raise ConfigError(key, "must be a sqlite:/// or postgresql+psycopg:// URL")
     return value
+
+
+def listen(table: dict[str, Any], key: str) -> tuple[str, int] | None:
+    """An optional ``HOST:PORT`` to listen on (``[::]:8080`` for IPv6), apart from the public
+    URL, which an ingress in front may serve under another host, port and scheme."""
+    if key.rsplit(".", 1)[-1] not in table:
+        return None
+    try:
+        return parse_listen(string(table, key))
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); ValueError says what is wrong."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT with a port from 1 to 65535 (got {value!r})")
+    return host, int(port)

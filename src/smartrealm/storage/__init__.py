@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from smartrealm.realm.config import SCHEMA_PARAM
 
@@ -34,6 +36,19 @@ def make_engine(url: str) -> Engine:
     if isinstance(schema, str):
         _use_schema(engine, schema.replace("-", "_").lower())
     return engine
+
+
+def database_check(engine: Engine) -> Callable[[], str | None]:
+    """A readiness check (serving/health.py): None when the database answers a round trip,
+    else a short reason without the URL or the driver's message (they may name hosts)."""
+    def check() -> str | None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return f"database unavailable ({type(exc).__name__})"
+        return None
+    return check
 
 
 def _use_schema(engine: Engine, schema: str) -> None:
