@@ -4,6 +4,7 @@ root (initdb refuses root)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -36,30 +37,57 @@ def _run(cmd: list[str], as_postgres: bool) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-@contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a fresh database on a fresh cluster."""
-    as_postgres = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="smartrealm-pg-"))
-    data = root / "data"
-    port = _free_port()
-    if as_postgres:
-        shutil.chown(root, "postgres")
-        root.chmod(0o755)
-    _run([_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync",
-          "-E", "UTF8"], as_postgres)
-    _run([_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-          f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-          "-c full_page_writes=off -c synchronous_commit=off", "start"], as_postgres)
-    try:
+class Cluster:
+    """A throwaway cluster that a test may stop and start again (a database outage)."""
+
+    def __init__(self) -> None:
+        self.as_postgres = os.geteuid() == 0
+        self.root = Path(tempfile.mkdtemp(prefix="smartrealm-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres")
+            self.root.chmod(0o755)
+        _run([_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
+              "--no-sync", "-E", "UTF8"], self.as_postgres)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        _run([_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
+              f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+              "-c full_page_writes=off -c synchronous_commit=off", "start"], self.as_postgres)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
             except OSError:
                 time.sleep(0.1)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def stop(self, mode: str = "fast") -> None:
+        _run([_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "stop"], self.as_postgres)
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def controllable_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    cluster.start()
+    try:
+        yield cluster
     finally:
-        _run([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], as_postgres)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh database on a fresh cluster."""
+    with controllable_cluster() as cluster:
+        yield cluster.url

@@ -35,6 +35,7 @@ from smartrealm.authz.views.interaction import LoginViews
 from smartrealm.authz.views.launch_api import launch_routes
 from smartrealm.authz.views.lifecycle import lifecycle_routes
 from smartrealm.authz.views.manage import ManageViews
+from smartrealm.authz.views.outage import outage_response
 from smartrealm.authz.views.patient_links import patient_link_routes
 from smartrealm.authz.views.picker import PickerViews
 from smartrealm.authz.views.session import InteractionSession
@@ -50,7 +51,7 @@ from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
 from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
-from smartrealm.storage import database_check, make_engine
+from smartrealm.storage import OUTAGES, database_check, make_engine
 from smartrealm.storage.key_store import SqlKeyStore
 from smartrealm.storage.rs_credentials import ensure_all
 
@@ -127,7 +128,8 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
 
     # The token endpoint's POST skips the route table (authz/views/token_front.py: throughput).
     front = Middleware(TokenFront, path=p("/token"), endpoint=api.token)
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[front])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[front],
+                     exception_handlers=dict.fromkeys(OUTAGES, outage_response))
 
 
 def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:

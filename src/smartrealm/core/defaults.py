@@ -186,3 +186,12 @@ DEMO_HTTP_TIMEOUT = 15.0
 # failed, so a load balancer's probe never hangs on a database that does not answer
 # (serving/health.py)
 READY_CHECK_TIMEOUT = 2.0
+# Retry-After (seconds) of a 503 while the database is unavailable (storage/__init__.py
+# OUTAGES; oauth/errors.py, fhir/errors.py, serving/health.py)
+OUTAGE_RETRY_AFTER = 5
+# seconds to wait for a PostgreSQL connection to open (storage/__init__.py): while the
+# database is unreachable a request ends in a 503 this quickly, not in a hang
+DB_CONNECT_TIMEOUT = 3
+# seconds a request waits for a free pooled connection before it is answered 503
+# (storage/__init__.py)
+DB_POOL_TIMEOUT = 5

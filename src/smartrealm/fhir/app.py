@@ -47,7 +47,7 @@ from smartrealm.guard import (
 from smartrealm.realm.config import ConfigError, RealmConfig, ResourceServerConfig
 from smartrealm.realm.sample_data import generate_realm_data
 from smartrealm.realm.tls import client_verify
-from smartrealm.storage import database_check, make_engine
+from smartrealm.storage import OUTAGES, database_check, make_engine
 from smartrealm.storage.rs_credentials import resource_server_secret
 
 # §1.1: discovery SHALL be readable from any origin.
@@ -97,6 +97,8 @@ def create_app(settings: FhirSettings, repository: ResourceRepository,
                 return render(service.read(*args))
             return render(await run_in_threadpool(service.read, *args))
         except FhirError as exc:
+            return error_response(exc, settings.base_url)
+        except OUTAGES as exc:  # the read front has no exception middleware
             return error_response(exc, settings.base_url)
 
     async def read(request: Request) -> Response:

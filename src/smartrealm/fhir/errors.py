@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from smartrealm.core.defaults import OUTAGE_RETRY_AFTER
+
 
 def operation_outcome(severity: str, code: str, diagnostics: str) -> dict[str, Any]:
     return {
@@ -125,8 +127,14 @@ class Unprocessable(FhirError):
 
 
 class ServiceUnavailable(FhirError):
+    """The server cannot answer now (its database or the AS's keys are out of reach); the
+    client may retry after ``Retry-After`` seconds."""
+
     status = 503
     code = "transient"
+
+    def headers(self, realm: str) -> dict[str, str]:
+        return {"Retry-After": str(OUTAGE_RETRY_AFTER)}
 
 
 class InternalError(FhirError):

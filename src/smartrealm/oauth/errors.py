@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from smartrealm.core.defaults import OUTAGE_RETRY_AFTER
+
 # Every token-endpoint answer, errors included, must not be cached (SMART §4.1, RFC 6749 §5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -127,6 +129,17 @@ class UnsupportedResponseType(OAuthError):
 class ServerError(OAuthError):
     error = "server_error"
     status = 500
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1: the server cannot handle the request now (its database is out);
+    the client may retry after ``Retry-After`` seconds."""
+
+    error = "temporarily_unavailable"
+    status = 503
+
+    def headers(self, *, basic_auth_used: bool = False) -> dict[str, str]:
+        return {**super().headers(), "Retry-After": str(OUTAGE_RETRY_AFTER)}
 
 
 class LoginRequired(OAuthError):

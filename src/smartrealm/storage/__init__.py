@@ -9,9 +9,23 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from smartrealm.core.defaults import DB_CONNECT_TIMEOUT, DB_POOL_TIMEOUT
 from smartrealm.realm.config import SCHEMA_PARAM
+
+# What a database outage raises: connection refused or lost, a server shutting down, no
+# pooled connection in time, a locked SQLite file. The servers answer these with 503 and
+# Retry-After (never a 500); the pool's pre-ping replaces dead connections once the
+# database is back, so they recover without a restart.
+OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError,
+                                        PoolTimeout)
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -32,7 +46,12 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     schema = parsed.query.get(SCHEMA_PARAM)
     parsed = parsed.difference_update_query([SCHEMA_PARAM])
-    engine = create_engine(parsed, pool_pre_ping=True)
+    # Bounded waits: a connection attempt, a free pooled connection; keepalives notice a
+    # peer that vanished without closing (a failed-over host).
+    engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=DB_POOL_TIMEOUT,
+                           connect_args={"connect_timeout": DB_CONNECT_TIMEOUT,
+                                         "keepalives": 1, "keepalives_idle": 30,
+                                         "keepalives_interval": 5, "keepalives_count": 3})
     if isinstance(schema, str):
         _use_schema(engine, schema.replace("-", "_").lower())
     return engine

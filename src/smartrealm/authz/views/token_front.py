@@ -5,7 +5,8 @@ exchange and refresh). Matching it against the whole route table, then Starlette
 middleware and its per-route request wrapper, cost about as much as a database write per
 request, and buy nothing here: the handler answers every OAuth error itself (``oauth_error``)
 and sets its own CORS headers. This middleware sits inside Starlette's server-error
-middleware, so an unexpected exception still ends as a 500 exactly as on the routed path.
+middleware, so an unexpected exception still ends as a 500 exactly as on the routed path,
+and a database outage as the same 503 (views/outage.py).
 Anything else — another method (the CORS preflight ``OPTIONS``), another path, an app
 mounted under a ``root_path`` — goes through the full application unchanged.
 """
@@ -17,6 +18,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smartrealm.authz.views.outage import outage_response
+from smartrealm.storage import OUTAGES
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -30,7 +34,11 @@ class TokenFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"] == self.path and not scope.get("root_path")):
-            response = await self.endpoint(Request(scope, receive))
+            request = Request(scope, receive)
+            try:
+                response = await self.endpoint(request)
+            except OUTAGES as exc:  # no exception middleware on this path
+                response = outage_response(request, exc)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

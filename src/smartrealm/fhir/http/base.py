@@ -34,6 +34,7 @@ from smartrealm.fhir.errors import (
 )
 from smartrealm.fhir.http.reply import FhirResponse
 from smartrealm.guard import AccessContext, KeySetUnavailable, TokenChecker, TokenRejected
+from smartrealm.storage import OUTAGES
 
 
 class FhirIdConvertor(Convertor[str]):
@@ -134,8 +135,11 @@ def middleware() -> list[Middleware]:
 
 
 def error_response(exc: Exception, base_url: str) -> Response:
-    """The OperationOutcome answer for ``exc``; anything but a FhirError is a 500."""
-    error = exc if isinstance(exc, FhirError) else InternalError("internal server error")
+    """The OperationOutcome answer for ``exc``: a database outage is a 503 with Retry-After
+    (storage.OUTAGES); anything else but a FhirError is a 500."""
+    error = (exc if isinstance(exc, FhirError)
+             else ServiceUnavailable("the server's database is unavailable; retry shortly")
+             if isinstance(exc, OUTAGES) else InternalError("internal server error"))
     return FhirJSONResponse(error.outcome(), status_code=error.status,
                             headers=error.headers(base_url))
 
@@ -153,7 +157,10 @@ def exception_handlers(base_url: str) -> dict[Any, Any]:
             return fhir_error(request, NotFound(f"no such endpoint: {request.url.path}"))
         return fhir_error(request, exc)
 
-    return {FhirError: fhir_error, HTTPException: http_error, Exception: fhir_error}
+    # Outages get their own entries so the exception middleware answers them (a 503)
+    # rather than the server-error middleware (which would also log them as crashes).
+    outages = dict.fromkeys(OUTAGES, fhir_error)
+    return {FhirError: fhir_error, HTTPException: http_error, **outages, Exception: fhir_error}
 
 
 def mount_at_base(base_url: str, app: Starlette, close: Callable[[], Awaitable[None]], *,
