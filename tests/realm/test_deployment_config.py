@@ -119,3 +119,17 @@ def test_parse_listen_accepts_only_host_colon_port(text: str) -> None:
 def test_ipv6_without_brackets_is_read_at_the_last_colon() -> None:
     assert parse_listen("::1:8080") == ("::1", 8080)
     assert ipaddress.ip_address(parse_listen("[fe80::1]:443")[0]).version == 6
+
+
+def test_metrics_are_for_loopback_unless_listed_and_an_empty_list_means_nobody(
+        tmp_path: Path) -> None:
+    default = parse_config(_default(), tmp_path).deployment.metrics_networks
+    assert [str(n) for n in default] == ["127.0.0.0/8", "::1/128"]
+    data = _default()
+    data["deployment"] = {"metrics_networks": ["10.9.0.0/16"]}
+    assert [str(n) for n in parse_config(data, tmp_path).deployment.metrics_networks] == [
+        "10.9.0.0/16"]
+    data["deployment"] = {"metrics_networks": []}
+    assert parse_config(data, tmp_path).deployment.metrics_networks == ()
+    data["deployment"] = {"metrics_networks": ["10.9.0.1/16"]}
+    assert _error(data, tmp_path).key == "deployment.metrics_networks"

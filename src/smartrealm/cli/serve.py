@@ -7,6 +7,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +34,8 @@ from smartrealm.realm.runner import (
 )
 from smartrealm.realm.toml_values import parse_listen
 from smartrealm.serving.health import HealthFront, Readiness, ReadyCheck
+from smartrealm.serving.metrics import MULTIPROCESS_ENV
+from smartrealm.serving.observe import RequestObserver, use_json_logs
 from smartrealm.serving.settings import listener_options
 
 
@@ -58,6 +63,11 @@ def _load(config: Path | None, only: str | None = None, listen_given: bool = Fal
     return realm
 
 
+class LogFormat(StrEnum):
+    text = "text"  # no request lines (the default: nothing to leak)
+    json = "json"
+
+
 ComponentOption = Annotated[str | None, typer.Option(
     "--component", help="Serve only this component: auth_server or a resource server id.")]
 ListenOption = Annotated[str | None, typer.Option(
@@ -65,19 +75,21 @@ ListenOption = Annotated[str | None, typer.Option(
                      "one in the realm file.")]
 WorkersOption = Annotated[int, typer.Option(
     "--workers", min=1, max=64, help="Worker processes (with --component; PostgreSQL only).")]
+LogFormatOption = Annotated[LogFormat, typer.Option(
+    "--log-format", help="json: one JSON object per request on stdout (no secrets).")]
 
 
 def serve(config: ConfigOption = None,
           data_dir: Annotated[Path | None, typer.Option(help="State directory "
                               "(default: realm.data_dir, ./.smartrealm).")] = None,
           component: ComponentOption = None, listen: ListenOption = None,
-          workers: WorkersOption = 1) -> None:
+          workers: WorkersOption = 1, log_format: LogFormatOption = LogFormat.text) -> None:
     """Run the realm: the authorization server and every FHIR server, each on its own port;
     or, with --component, one of them in this process (behind a load balancer, say)."""
     realm = _load(config, component, listen is not None)
     if data_dir is not None:
         realm = realm.relocated({}, data_dir.resolve())
-    launch = Launch(config.resolve() if config else None, {}, realm.data_dir)
+    launch = Launch(config.resolve() if config else None, {}, realm.data_dir, log_format.value)
     if component is not None:
         serve_component(realm, launch, component, listen, workers)
         return
@@ -142,11 +154,13 @@ def demo(config: ConfigOption = None,
 
 def run_component(name: str, config: ConfigOption = None,
                   ports: Annotated[str, typer.Option(help="JSON {component: port}")] = "{}",
-                  data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+                  data_dir: Annotated[Path | None, typer.Option()] = None,
+                  log_format: LogFormatOption = LogFormat.text) -> None:
     """Serve one component of the realm (started by `serve` and `demo`)."""
     ports_map = json.loads(ports)
     realm = _load(config).relocated(ports_map, data_dir)
-    serve_component(realm, Launch(config, ports_map, realm.data_dir), name, None, 1)
+    serve_component(realm, Launch(config, ports_map, realm.data_dir, log_format.value), name,
+                    None, 1)
 
 
 def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str | None,
@@ -165,7 +179,8 @@ def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str |
     if workers > 1:
         _check_workers(realm, name, options)
     if workers == 1:
-        settings = uvicorn.Config(component_app(realm, name), **options)
+        settings = uvicorn.Config(
+            component_app(realm, name, launch.log_format == "json"), **options)
         tls.enforce_minimum_version(settings)  # §12.1: TLS 1.2 or later only
         uvicorn.Server(settings).run()
         return
@@ -177,7 +192,24 @@ def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str |
     os.environ[_SPEC_ENV] = json.dumps({"name": name, **launch.spec()})
     settings = uvicorn.Config(f"{__name__}:component_from_env", factory=True,
                               workers=workers, **options)
-    Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+    with _metrics_shared_by_workers():
+        Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+
+
+@contextmanager
+def _metrics_shared_by_workers() -> Iterator[None]:
+    """prometheus_client's multiprocess mode: each worker writes its samples under one
+    directory, and /metrics merges them. A fresh directory per start (unless the operator
+    chose one), removed at exit, so counters never mix two runs."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="smartrealm-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _component(realm: RealmConfig, name: str) -> Component:
@@ -209,13 +241,18 @@ def component_from_env() -> ASGIApp:
     launch = Launch.from_spec(spec)
     realm = _load(launch.config_path, spec["name"], True).relocated(launch.ports,
                                                                    launch.data_dir)
-    return component_app(realm, spec["name"])
+    return component_app(realm, spec["name"], launch.log_format == "json")
 
 
-def component_app(realm: RealmConfig, name: str) -> ASGIApp:
-    """The component's app behind /healthz and /readyz."""
+def component_app(realm: RealmConfig, name: str, json_logs: bool = False) -> ASGIApp:
+    """The component's app, observed (request id, metrics, JSON request logs), behind
+    /healthz, /readyz and /metrics."""
     app, checks = _build(realm, name)
-    return HealthFront(app, Readiness(checks), realm.deployment.drain_seconds)
+    deployment = realm.deployment
+    if json_logs:
+        use_json_logs()
+    return HealthFront(RequestObserver(app, name, json_logs), Readiness(checks),
+                       deployment.drain_seconds, deployment.metrics_networks)
 
 
 def _build(realm: RealmConfig, name: str) -> tuple[ASGIApp, dict[str, ReadyCheck]]:

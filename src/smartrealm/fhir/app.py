@@ -33,6 +33,7 @@ from smartrealm.fhir.http.base import (
 )
 from smartrealm.fhir.http.capability import capability_statement, smart_configuration
 from smartrealm.fhir.http.fast_read import FastReads
+from smartrealm.fhir.http.metering import CountedChecker, FhirMeter
 from smartrealm.fhir.link_reports import FromWorkerThread, HttpLinkReporter, LinkReporter
 from smartrealm.fhir.repository import ResourceRepository
 from smartrealm.fhir.rest.handlers import FhirService
@@ -157,8 +158,9 @@ def build_resource_server(realm: RealmConfig, server_id: str,
     # Outgoing (the AS's JWKS, introspection, link reports) trusts the realm's CA too.
     client = http or httpx.AsyncClient(timeout=10.0, verify=client_verify(realm.tls))
     # token_check: "jwt" (signature) or "introspection" (asks the AS; sees revocations).
-    validator = checker_for_server(realm, server_id, client,
-                                   secret=lambda: resource_server_secret(realm, server_id))
+    validator = CountedChecker(checker_for_server(
+        realm, server_id, client, secret=lambda: resource_server_secret(realm, server_id)),
+        server_id)
     links = FromWorkerThread(HttpLinkReporter.for_server(realm, server_id, client))
     fhir = create_app(FhirSettings(realm, server_id), repository, validator, links)
 
@@ -169,6 +171,8 @@ def build_resource_server(realm: RealmConfig, server_id: str,
 
     path = urlsplit(rs.base_url).path.rstrip("/")
     app = mount_at_base(rs.base_url, fhir, close, front=[
+        Middleware(FhirMeter, server_id=server_id, base_path=path,
+                   types=FhirSettings(realm, server_id).resource_types),
         Middleware(FastReads, base_path=path, respond=fhir.state.read_response)])
     app.state.ready_checks = {"database": database_check(engine)}
     return app

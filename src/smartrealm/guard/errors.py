@@ -8,12 +8,18 @@ class TokenRejected(Exception):  # noqa: N818 - the name the whole team uses
     """The request carries no usable access token (RFC 6750 §3.1).
 
     ``token_presented`` is False when no token was sent at all: RFC 6750 §3.1 says the
-    ``WWW-Authenticate`` challenge then carries no ``error`` attribute."""
+    ``WWW-Authenticate`` challenge then carries no ``error`` attribute. ``kind`` is one of
+    ``KINDS``: a bounded name for metrics, where ``reason`` is text for the client."""
 
-    def __init__(self, reason: str, *, token_presented: bool = True) -> None:
+    KINDS = ("missing", "malformed", "signature", "expired", "issuer", "audience",
+             "inactive", "claims")
+
+    def __init__(self, reason: str, *, token_presented: bool = True,
+                 kind: str = "claims") -> None:
         super().__init__(reason)
         self.reason = reason
         self.token_presented = token_presented
+        self.kind = "missing" if not token_presented else kind
 
     @property
     def error(self) -> str | None:

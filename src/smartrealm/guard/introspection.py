@@ -102,17 +102,17 @@ class IntrospectionValidator:
     def _check(self, answer: Mapping[str, Any]) -> Mapping[str, Any]:
         """The same claim checks as for a JWT: the AS said active, for us, not expired."""
         if answer.get("active") is not True:
-            raise TokenRejected("the token is not active")
+            raise TokenRejected("the token is not active", kind="inactive")
         if answer.get("iss") != self.issuer:
-            raise TokenRejected("the token was issued by another server")
+            raise TokenRejected("the token was issued by another server", kind="issuer")
         exp = answer.get("exp")
         if not isinstance(exp, int) or isinstance(exp, bool) or self._clock() >= exp:
-            raise TokenRejected("the token has expired")
+            raise TokenRejected("the token has expired", kind="expired")
         audience = answer.get("aud")
         members = [audience] if isinstance(audience, str) else audience
         own = normalize_url(self.audience)
         if not isinstance(members, list) or own not in {normalize_url(str(a)) for a in members}:
-            raise TokenRejected("the token is not meant for this server")
+            raise TokenRejected("the token is not meant for this server", kind="audience")
         return answer
 
     def _cached(self, digest: str) -> AccessContext | None:

@@ -76,37 +76,37 @@ class TokenValidator:
         try:
             obj = jws.extract_compact(token.encode("ascii"))
         except (JoseError, ValueError, UnicodeError):
-            raise TokenRejected("the access token is not a compact JWS") from None
+            raise TokenRejected("the access token is not a compact JWS", kind="malformed") from None
         header = obj.headers()
         alg = _check_header(header)
         key = await self._keys.key_for(header["kid"])
         if key is None:
-            raise TokenRejected("the token is signed with an unknown key")
+            raise TokenRejected("the token is signed with an unknown key", kind="signature")
         _check_key(key, alg)
         try:
             valid = jws.validate_compact(obj, key, algorithms=[alg])
         except (JoseError, ValueError):
             valid = False
         if not valid:
-            raise TokenRejected("the token signature is invalid")
+            raise TokenRejected("the token signature is invalid", kind="signature")
         return _claims(obj.payload)
 
     # ------------------------------------------------------------------ claims
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         if claims.get("iss") != self.issuer:
-            raise TokenRejected("the token was issued by another server")
+            raise TokenRejected("the token was issued by another server", kind="issuer")
         now = self._clock()
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise TokenRejected("the token has no exp claim")
+            raise TokenRejected("the token has no exp claim", kind="claims")
         if now > exp + self._leeway:
-            raise TokenRejected("the token has expired")
+            raise TokenRejected("the token has expired", kind="expired")
         nbf = claims.get("nbf")
         if nbf is not None and (not _is_number(nbf) or now + self._leeway < nbf):
-            raise TokenRejected("the token is not valid yet")
+            raise TokenRejected("the token is not valid yet", kind="expired")
         if not self._audience_ok(claims.get("aud")):
-            raise TokenRejected("the token is not meant for this server")
+            raise TokenRejected("the token is not meant for this server", kind="audience")
 
     def _audience_ok(self, aud: Any) -> bool:
         """Membership, never equality of the whole claim (docs/behaviour.md): a realm token names
@@ -126,7 +126,7 @@ class TokenValidator:
         # exp is re-checked on every hit: a cached token must not outlive itself.
         if self._clock() > context.expires_at + self._leeway:
             del self._cache[digest]
-            raise TokenRejected("the token has expired")
+            raise TokenRejected("the token has expired", kind="expired")
         self._cache.move_to_end(digest)
         return context
 
@@ -140,11 +140,12 @@ def _check_header(header: Mapping[str, Any]) -> str:
     _check_no_critical_extensions(header)
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
-        raise TokenRejected(f"signing algorithm {alg!r} is not accepted")
+        raise TokenRejected(f"signing algorithm {alg!r} is not accepted", kind="signature")
     if not is_access_token_typ(header.get("typ")):
-        raise TokenRejected("the token is not an access token (typ must be at+jwt)")
+        raise TokenRejected("the token is not an access token (typ must be at+jwt)",
+                            kind="malformed")
     if not isinstance(header.get("kid"), str):
-        raise TokenRejected("the token header has no kid")
+        raise TokenRejected("the token header has no kid", kind="malformed")
     return str(alg)
 
 
@@ -159,21 +160,21 @@ def _check_key(key: Key, alg: str) -> None:
     """The header's alg must fit the key: an RSA key verifies only RS*, an EC key only the
     ES* of its curve, and a key that pins an ``alg`` only that one."""
     if key.alg is not None and key.alg != alg:
-        raise TokenRejected("the token's alg does not match its key")
+        raise TokenRejected("the token's alg does not match its key", kind="signature")
     if alg.startswith("RS") and isinstance(key, RSAKey):
         return
     if alg in _EC_CURVES and isinstance(key, ECKey) and key.curve_name == _EC_CURVES[alg]:
         return
-    raise TokenRejected("the token's alg does not match its key")
+    raise TokenRejected("the token's alg does not match its key", kind="signature")
 
 
 def _claims(payload: bytes | None) -> dict[str, Any]:
     try:
         claims = json.loads(payload or b"")
     except (ValueError, UnicodeError, RecursionError):
-        raise TokenRejected("the token payload is not JSON") from None
+        raise TokenRejected("the token payload is not JSON", kind="malformed") from None
     if not isinstance(claims, dict):
-        raise TokenRejected("the token payload is not a JSON object")
+        raise TokenRejected("the token payload is not a JSON object", kind="malformed")
     return claims
 
 

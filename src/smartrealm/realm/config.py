@@ -4,6 +4,7 @@ value by its key (``resource_servers[1].base_url: ...``), never with a traceback
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -116,6 +117,10 @@ class ResourceServerConfig:
     listen: tuple[str, int] | None = None
 
 
+LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),
+                                             ipaddress.ip_network("::1/128"))
+
+
 @dataclass(frozen=True)
 class DeploymentConfig:
     """``[deployment]``: how the components sit behind an ingress."""
@@ -126,6 +131,8 @@ class DeploymentConfig:
     # Seconds an instance keeps serving after SIGTERM while /readyz answers 503, so a load
     # balancer's health check takes it out of rotation before it stops accepting.
     drain_seconds: int = 0
+    # Peers (CIDR) allowed to read /metrics; by default this machine only.
+    metrics_networks: tuple[IPNetwork, ...] = LOOPBACK_NETWORKS
 
 
 @dataclass(frozen=True)
@@ -331,16 +338,24 @@ def _auth_server(table: dict[str, Any]) -> AuthServerConfig:
 
 
 def _deployment(table: dict[str, Any]) -> DeploymentConfig:
-    v.only_keys("deployment", table, {"trusted_proxies", "drain_seconds"})
-    key = "deployment.trusted_proxies"
+    v.only_keys("deployment", table, {"trusted_proxies", "drain_seconds", "metrics_networks"})
+    metrics = _networks(table, "deployment.metrics_networks")
+    return DeploymentConfig(
+        trusted_proxies=_networks(table, "deployment.trusted_proxies") or (),
+        drain_seconds=v.integer(table, "deployment.drain_seconds", 0, minimum=0, maximum=300),
+        # An explicit empty list means nobody may read /metrics.
+        metrics_networks=LOOPBACK_NETWORKS if metrics is None else metrics,
+    )
+
+
+def _networks(table: dict[str, Any], key: str) -> tuple[IPNetwork, ...] | None:
+    """A list of CIDR networks, or None when the key is absent."""
+    if key.rsplit(".", 1)[-1] not in table:
+        return None
     try:
-        proxies = parse_networks(v.string_list(table, key, required=False))
+        return parse_networks(v.string_list(table, key, required=False))
     except ValueError as exc:
         raise ConfigError(key, str(exc)) from None
-    return DeploymentConfig(
-        trusted_proxies=proxies,
-        drain_seconds=v.integer(table, "deployment.drain_seconds", 0, minimum=0, maximum=300),
-    )
 
 
 def _brands(table: dict[str, Any]) -> BrandsConfig:

@@ -79,21 +79,24 @@ class Launch:
     config_path: Path | None
     ports: dict[str, int]
     data_dir: Path
+    log_format: str = "text"  # "json": one JSON line per request (serving/observe.py)
 
     def args(self) -> list[str]:
-        args = ["--ports", json.dumps(self.ports), "--data-dir", str(self.data_dir)]
+        args = ["--ports", json.dumps(self.ports), "--data-dir", str(self.data_dir),
+                "--log-format", self.log_format]
         return args + (["--config", str(self.config_path)] if self.config_path else [])
 
     def spec(self) -> dict[str, Any]:
         """For a worker process to rebuild the same realm (``from_spec``)."""
         return {"config": str(self.config_path) if self.config_path else None,
-                "ports": self.ports, "data_dir": str(self.data_dir)}
+                "ports": self.ports, "data_dir": str(self.data_dir),
+                "log_format": self.log_format}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Launch:
         config = spec.get("config")
         return cls(Path(config) if config else None, dict(spec.get("ports") or {}),
-                   Path(spec["data_dir"]))
+                   Path(spec["data_dir"]), str(spec.get("log_format") or "text"))
 
 
 def components(realm: RealmConfig) -> list[Component]:

@@ -2,7 +2,8 @@
 path its public URL has, and the drain on SIGTERM.
 
 ``/healthz`` answers 200 while the process serves at all (a liveness probe: restart it when
-this fails). ``/readyz`` answers 200 only when every readiness check passes — the database
+this fails). ``/metrics`` is the Prometheus text (serving/metrics.py), to the configured
+networks only. ``/readyz`` answers 200 only when every readiness check passes — the database
 answers, the signing keys are loaded — and 503 otherwise, naming the failed check; a load
 balancer sends traffic only to ready instances. Neither answer carries more than the check
 names and a short reason: no URL, no credential, no exception text.
@@ -18,7 +19,7 @@ import asyncio
 import json
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -26,12 +27,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smartrealm.core.defaults import READY_CHECK_TIMEOUT
+from smartrealm.core.addresses import IPNetwork, literal_address
+from smartrealm.core.defaults import OUTAGE_RETRY_AFTER, READY_CHECK_TIMEOUT
+from smartrealm.serving.metrics import exposition
 
 # A readiness check: None when fine, else a short reason (no secrets, no exception text).
 ReadyCheck = Callable[[], str | None]
 
-HEALTH_PATHS = ("/healthz", "/readyz")
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 @dataclass
@@ -67,10 +70,12 @@ def _guarded(check: ReadyCheck) -> str | None:
 class HealthFront:
     """ASGI middleware in front of a whole component."""
 
-    def __init__(self, app: ASGIApp, readiness: Readiness, drain_seconds: int = 0) -> None:
+    def __init__(self, app: ASGIApp, readiness: Readiness, drain_seconds: int = 0,
+                 metrics_networks: Sequence[IPNetwork] = ()) -> None:
         self.app = app
         self.readiness = readiness
         self.drain_seconds = drain_seconds
+        self.metrics_networks = tuple(metrics_networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
@@ -88,12 +93,30 @@ class HealthFront:
         if scope["path"] == "/healthz":
             await _send_json(send, 200, {"status": "ok"}, scope)
             return
+        if scope["path"] == "/metrics":
+            await self._metrics(scope, send)
+            return
         problems = await self.readiness.problems()
         if problems:
             await _send_json(send, 503, {"status": "not ready", "problems": problems}, scope,
-                             [(b"retry-after", b"5")])
+                             [(b"retry-after", str(OUTAGE_RETRY_AFTER).encode())])
         else:
             await _send_json(send, 200, {"status": "ready"}, scope)
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        """Prometheus text, only to a peer in ``metrics_networks`` (the direct peer, or the
+        forwarded one when it came through a trusted proxy)."""
+        client = scope.get("client")
+        address = literal_address(str(client[0])) if client else None
+        if address is None or not any(address in n for n in self.metrics_networks):
+            await _send_json(send, 403, {"status": "forbidden"}, scope)
+            return
+        body, content_type = exposition()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", content_type.encode()), (b"cache-control", b"no-store"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
 
     def _on_startup(self, receive: Receive) -> Receive:
         """Install the drain once uvicorn has installed its own signal handlers (they are in

@@ -40,6 +40,7 @@ from smartrealm.oauth.lifecycle import TokenLifecycle
 from smartrealm.oauth.metadata import authorization_server_metadata, smart_configuration
 from smartrealm.oauth.registration import ANONYMOUS, Authority, register
 from smartrealm.realm.brands import build_brands_bundle
+from smartrealm.serving.metrics import TOKENS_ISSUED
 
 
 class Endpoints:
@@ -73,8 +74,12 @@ class Endpoints:
                                   shared_audience=self.ctx.multi_aud)
             grant = await run_token_checks(context)
             body = issue_tokens(context, grant, self.ctx.minter)
+            TOKENS_ISSUED.labels(context.one("grant_type") or "").inc()
+            if context.client is not None:  # authenticated: safe to log
+                request.state.client_id = context.client.client_id
         except OAuthError as error:
-            return oauth_error(error, basic_auth_used=basic, extra_headers=cors)
+            return oauth_error(error, endpoint="/token", basic_auth_used=basic,
+                               extra_headers=cors)
         return no_store_json(body, extra_headers=cors)
 
     async def token_preflight(self, request: Request) -> Response:
@@ -126,7 +131,7 @@ class Endpoints:
                     presented, self.ctx.now()) is None:
                 raise InvalidToken("the initial access token was used up meanwhile")
         except OAuthError as error:
-            return oauth_error(error)
+            return oauth_error(error, endpoint="/register")
         self.ctx.stores.clients.put(registration.client)
         return no_store_json(with_launch_url(self.ctx.stores, registration.client.client_id,
                                              launch_url, registration.response()), status=201)

@@ -19,7 +19,7 @@ from smartrealm.authz.launch import launch_claimer, launch_login
 from smartrealm.authz.login_guard import LoginRefused
 from smartrealm.authz.records import Interaction
 from smartrealm.authz.views.session import InteractionSession
-from smartrealm.authz.views.web import form_params, query_params
+from smartrealm.authz.views.web import count_oauth_error, form_params, query_params
 from smartrealm.core.defaults import INTERACTION_LIFETIME
 from smartrealm.oauth.endpoints.authorize import (
     ErrorPage,
@@ -46,11 +46,15 @@ class LoginViews:
                                            launch_claimer(self.ctx.stores, self.ctx.now),
                                            shared_audience=self.ctx.multi_aud)
         except ErrorPage as exc:
+            count_oauth_error("/authorize", exc.error)
             return self.pages.error("Invalid request", exc.error.description)
         except ErrorRedirect as exc:
+            count_oauth_error("/authorize", exc.error)
             return RedirectResponse(exc.url(self.ctx.issuer), status_code=303)
         except OAuthError as exc:
+            count_oauth_error("/authorize", exc)
             return self.pages.error("Invalid request", exc.description)
+        request.state.client_id = req.client.client_id  # a registered client: safe to log
         interaction = Interaction(csrf=secrets.token_urlsafe(32),
                                   expires_at=self.ctx.now() + INTERACTION_LIFETIME,
                                   request=flow.pending_request(req))

@@ -45,14 +45,15 @@ class LaunchApi:
         if isinstance(user, LoginRefused):
             error = AccessDenied(f"sign in with HTTP Basic as a realm user: {user.message}",
                                  status=user.status)
-            return oauth_error(error, extra_headers={"WWW-Authenticate": BASIC_CHALLENGE})
+            return oauth_error(error, endpoint="/api/launch",
+                               extra_headers={"WWW-Authenticate": BASIC_CHALLENGE})
         try:
             spec = parse_launch_input(await self._json(request))
             await self._check(spec, user)
             created = create_launch(self.ctx.realm, self.ctx.stores, spec, user,
                                     self.ctx.now())
         except OAuthError as error:
-            return oauth_error(error)
+            return oauth_error(error, endpoint="/api/launch")
         return no_store_json({"launch": created.launch_id, "iss": created.iss,
                               "url": created.url,
                               "expires_in": created.expires_at - self.ctx.now()}, status=201)

@@ -82,7 +82,8 @@ class LifecycleViews:
             body = introspect(self.lookups, token, hint, caller, self.ctx.now())
         except OAuthError as error:
             # RFC 7235 §3.1: a 401 names a scheme the caller can use.
-            return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient))
+            return oauth_error(error, endpoint="/introspect",
+                               basic_auth_used=isinstance(error, InvalidClient))
         return no_store_json(body)
 
     def _caller(self, request: Request, params: Mapping[str, Sequence[str]],
@@ -129,7 +130,8 @@ class LifecycleViews:
             revoke(self.lookups, self.lifecycle, _single(params, "token"),
                    _single(params, "token_type_hint"), client, self.ctx.now())
         except OAuthError as error:
-            return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient),
+            return oauth_error(error, endpoint="/revoke",
+                               basic_auth_used=isinstance(error, InvalidClient),
                                extra_headers=cors)
         return Response(status_code=200, headers={**NO_STORE, **cors})
 

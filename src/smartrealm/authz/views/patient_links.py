@@ -95,7 +95,8 @@ class PatientLinkView:
             action = _action(params)
             patient, person = _patient(params), _person(params, action)
         except OAuthError as error:
-            return oauth_error(error, basic_auth_used=isinstance(error, InvalidClient))
+            return oauth_error(error, endpoint="/patient-index",
+                               basic_auth_used=isinstance(error, InvalidClient))
         index = self.ctx.stores.patient_index
         if person is None:
             index.unlink(server.id, patient)

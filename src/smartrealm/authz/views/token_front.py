@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartrealm.authz.views.outage import outage_response
+from smartrealm.serving.observe import ROUTE_KEY
 from smartrealm.storage import OUTAGES
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -34,6 +35,7 @@ class TokenFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"] == self.path and not scope.get("root_path")):
+            scope[ROUTE_KEY] = self.path  # for the request log and metrics
             request = Request(scope, receive)
             try:
                 response = await self.endpoint(request)

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from smartrealm.core.defaults import AS_MAX_FORM_BODY as MAX_BODY
 from smartrealm.oauth.errors import NO_STORE, InvalidRequest, OAuthError
+from smartrealm.serving.metrics import OAUTH_ERRORS
 
 Params = dict[str, list[str]]
 FORM = "application/x-www-form-urlencoded"
@@ -97,10 +98,16 @@ def query_params(request: Request) -> Params:
     return multi(list(request.query_params.multi_items()))
 
 
-def oauth_error(error: OAuthError, *, basic_auth_used: bool = False,
+def oauth_error(error: OAuthError, *, endpoint: str, basic_auth_used: bool = False,
                 extra_headers: dict[str, str] | None = None) -> Response:
+    """The JSON error answer of an OAuth endpoint, counted by endpoint and RFC code."""
+    count_oauth_error(endpoint, error)
     headers = {**error.headers(basic_auth_used=basic_auth_used), **(extra_headers or {})}
     return Response(error.json_bytes(), status_code=error.status, headers=headers)
+
+
+def count_oauth_error(endpoint: str, error: OAuthError) -> None:
+    OAUTH_ERRORS.labels(endpoint, error.error).inc()
 
 
 def no_store_json(body: dict[str, Any], status: int = 200,

@@ -65,7 +65,9 @@ class FhirJSONResponse(JSONResponse):
 
 
 async def authenticate(request: Request, validator: TokenChecker) -> AccessContext:
-    return await authenticate_token(bearer_token(request), validator)
+    ctx = await authenticate_token(bearer_token(request), validator)
+    request.state.client_id = ctx.client_id  # for the request log (serving/observe.py)
+    return ctx
 
 
 async def authenticate_token(token: str | None, validator: TokenChecker) -> AccessContext:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartrealm.core.fhir_ids import ID_PATTERN, TYPE_PATTERN
+from smartrealm.serving.observe import ROUTE_KEY
 
 # A letters-only type and a FHIR id (http://hl7.org/fhir/R4/datatypes.html#id): never
 # ``_history``, ``_search``, ``metadata``-style single segments or ``.well-known``.
@@ -33,6 +34,7 @@ class FastReads:
         self.app = app
         self.respond = respond
         self.pattern = re.compile(re.escape(base_path.rstrip("/")) + _TYPE_AND_ID)
+        self.route = base_path.rstrip("/") + "/{resource_type}/{resource_id}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._plain_read(scope)
@@ -40,6 +42,9 @@ class FastReads:
             await self.app(scope, receive, send)
             return
         authorization, resource_type, resource_id = found
+        # Named for the request log and metrics as the routed read would be.
+        scope[ROUTE_KEY] = self.route
+        scope["path_params"] = {"resource_type": resource_type, "resource_id": resource_id}
         response = await self.respond(authorization, resource_type, resource_id)
         await response(scope, receive, send)
 

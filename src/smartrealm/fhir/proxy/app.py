@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -28,6 +30,7 @@ from smartrealm.fhir.http.base import (
     render,
 )
 from smartrealm.fhir.http.capability import capability_statement, smart_configuration
+from smartrealm.fhir.http.metering import CountedChecker, FhirMeter
 from smartrealm.fhir.http.reply import FhirResponse
 from smartrealm.fhir.proxy.reads import ProxyReads
 from smartrealm.fhir.proxy.rules import ScopeJudge
@@ -199,14 +202,18 @@ def build_proxy_server(realm: RealmConfig, server_id: str,
     upstream (both default to one client of the proxy's own; tests pass in-process ones)."""
     server = realm.server(server_id)
     client = http or httpx.AsyncClient(timeout=30.0, verify=client_verify(realm.tls))
-    validator = checker_for_server(realm, server_id, client,
-                                   secret=lambda: resource_server_secret(realm, server_id))
+    validator = CountedChecker(checker_for_server(
+        realm, server_id, client, secret=lambda: resource_server_secret(realm, server_id)),
+        server_id)
     upstream = Upstream(server.upstream, upstream_http or client,
                         credentials or upstream_credentials(realm, server_id))
-    proxy = create_proxy_app(FhirSettings(realm, server_id), upstream, validator)
+    settings = FhirSettings(realm, server_id)
+    proxy = create_proxy_app(settings, upstream, validator)
 
     async def close() -> None:
         if http is None:
             await client.aclose()
 
-    return mount_at_base(server.base_url, proxy, close)
+    meter = Middleware(FhirMeter, server_id=server_id, base_path=urlsplit(server.base_url).path,
+                       types=settings.resource_types)
+    return mount_at_base(server.base_url, proxy, close, front=[meter])
