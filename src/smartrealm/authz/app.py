@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
@@ -44,7 +43,7 @@ from smartrealm.authz.views.web import make_pages
 from smartrealm.oauth.client_secrets import KEY_NAME as CLIENT_SECRETS_KEY
 from smartrealm.oauth.client_secrets import ClientSecrets, Match
 from smartrealm.oauth.key_rotation import RotatingKeyRing, max_token_lifetime
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyRing, KeyStore
+from smartrealm.oauth.keys import KeyRing, KeyStore
 from smartrealm.oauth.metadata import rfc8414_paths
 from smartrealm.oauth.passwords import hash_secret
 from smartrealm.oauth.store import PUBLIC, SECRET_BASIC, Client
@@ -52,7 +51,7 @@ from smartrealm.oauth.tokens import TokenMinter
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
 from smartrealm.storage import OUTAGES, database_check, make_engine
-from smartrealm.storage.key_store import SqlKeyStore
+from smartrealm.storage.key_store import key_store_for
 from smartrealm.storage.rs_credentials import ensure_all
 
 
@@ -133,15 +132,8 @@ def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
 
 
 def key_store(realm: RealmConfig, engine: Engine) -> KeyStore:
-    """``key_storage = "database"`` → the realm database; anything else is a directory
-    (relative paths are under the realm's data_dir)."""
-    storage = realm.auth_server.key_storage
-    if storage == "database":
-        store = SqlKeyStore(engine)
-        store.create_tables()
-        return store
-    path = Path(storage)
-    return DirectoryKeyStore(path if path.is_absolute() else realm.data_dir / path)
+    """The AS's key store (storage/key_store.py ``key_store_for``)."""
+    return key_store_for(realm, engine)
 
 
 def client_secrets(store: KeyStore) -> ClientSecrets:

@@ -1,4 +1,4 @@
-"""`smartrealm keys list|rotate`: the AS's signing keys, managed directly in the realm's key
+"""`smartrealm keys list|rotate|encrypt`: the AS's signing keys, managed directly in the realm's key
 storage (the realm database, or the ``key_storage`` directory). The AS need not run; a
 running AS picks a rotation up within a few seconds (``oauth.key_rotation``).
 
@@ -19,7 +19,6 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from smartrealm.authz.app import key_store
 from smartrealm.authz.maintenance import purge as purge_stores
 from smartrealm.authz.stores.sql import sql_stores
 from smartrealm.cli.common import ConfigOption, DataDirOption, console
@@ -32,9 +31,11 @@ from smartrealm.oauth.key_rotation import (
     prune,
     rotate,
 )
-from smartrealm.oauth.keys import KeyStore
-from smartrealm.realm.config import RealmConfig
+from smartrealm.oauth.key_sealing import KeysLocked
+from smartrealm.oauth.keys import DirectoryKeyStore
+from smartrealm.realm.config import ConfigError, RealmConfig
 from smartrealm.storage import make_engine
+from smartrealm.storage.key_store import KEK_ENV, KEK_FILE_ENV, SqlKeyStore, key_store_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="List and rotate the authorization server's signing keys.")
@@ -49,15 +50,20 @@ def check_state_exists(realm: RealmConfig) -> None:
 
 
 @contextmanager
-def _keys(realm: RealmConfig) -> Iterator[KeyStore]:
+def _keys(realm: RealmConfig, *, allow_clear: bool = False
+          ) -> Iterator[SqlKeyStore | DirectoryKeyStore]:
     check_state_exists(realm)
     engine = None
     try:
         engine = make_engine(realm.database_url_for(None))
-        yield key_store(realm, engine)
+        yield key_store_for(realm, engine, allow_clear=allow_clear)
     except SQLAlchemyError as exc:
         raise fail(f"[red]database error[/red] {type(exc).__name__}: "
                     f"{str(exc).splitlines()[0]}") from None
+    except KeysLocked as exc:
+        raise fail(f"[red]keys locked[/red] {exc}", 2) from None
+    except ConfigError as exc:
+        raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
     finally:
         if engine is not None:
             engine.dispose()
@@ -109,6 +115,25 @@ def rotate_keys(config: ConfigOption = None, data_dir: DataDirOption = None) -> 
         console.print(f"  dropped expired key {kid}")
 
 
+@app.command("encrypt")
+def encrypt_keys(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Seal every stored private key and secret with the key-encryption key of the
+    environment (SMARTREALM_KEY_ENCRYPTION_KEY or SMARTREALM_KEY_ENCRYPTION_KEY_FILE);
+    keys already sealed with it are sealed afresh. Stop the AS first."""
+    realm = load_realm(config, data_dir)
+    with _keys(realm, allow_clear=True) as store:
+        if not store_seals(store):
+            raise fail(f"no key-encryption key: set {KEK_ENV} (32 bytes in base64, e.g. "
+                       f"`openssl rand -base64 32`) or {KEK_FILE_ENV}", 2)
+        count = store.reseal()
+    console.print(f"sealed {count} stored key(s) with the key-encryption key (AES-256-GCM); "
+                  "start the realm with the same key-encryption key set")
+
+
+def store_seals(store: SqlKeyStore | DirectoryKeyStore) -> bool:
+    return store.sealer.seals
+
+
 def purge(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Delete expired codes, sessions, tokens and replay entries, and unneeded keys."""
     realm = load_realm(config, data_dir)
@@ -125,6 +150,6 @@ def purge(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
 
 
 def register(cli: typer.Typer) -> None:
-    """Add `keys list|rotate` and `purge` to the `smartrealm` command."""
+    """Add `keys list|rotate|encrypt` and `purge` to the `smartrealm` command."""
     cli.add_typer(app, name="keys")
     cli.command("purge")(purge)

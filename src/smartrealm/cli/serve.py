@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from smartrealm.cli.common import ConfigOption, console, err_console, fail, load_realm
 from smartrealm.demoapp.settings import demo_settings
+from smartrealm.oauth.key_sealing import KeysLocked
 from smartrealm.realm import tls
 from smartrealm.realm.config import ConfigError, RealmConfig
 from smartrealm.realm.runner import (
@@ -179,8 +180,9 @@ def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str |
     if workers > 1:
         _check_workers(realm, name, options)
     if workers == 1:
-        settings = uvicorn.Config(
-            component_app(realm, name, launch.log_format == "json"), **options)
+        with _start_errors():
+            app = component_app(realm, name, launch.log_format == "json")
+        settings = uvicorn.Config(app, **options)
         tls.enforce_minimum_version(settings)  # §12.1: TLS 1.2 or later only
         uvicorn.Server(settings).run()
         return
@@ -188,12 +190,24 @@ def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str |
     # N workers doing it at once on an empty database would race (CREATE SCHEMA, the
     # first signing key). Each worker then builds the component itself from the same realm
     # (component_from_env).
-    _build(realm, name)
+    with _start_errors():
+        _build(realm, name)
     os.environ[_SPEC_ENV] = json.dumps({"name": name, **launch.spec()})
     settings = uvicorn.Config(f"{__name__}:component_from_env", factory=True,
                               workers=workers, **options)
     with _metrics_shared_by_workers():
         Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+
+
+@contextmanager
+def _start_errors() -> Iterator[None]:
+    """What stops a component before it serves, said plainly (exit code 2)."""
+    try:
+        yield
+    except KeysLocked as exc:
+        raise fail(f"[red]keys locked[/red] {exc}", 2) from None
+    except ConfigError as exc:
+        raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
 
 
 @contextmanager

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from joserfc.jwk import KeySet, RSAKey
 
+from smartrealm.oauth.key_sealing import CLEAR, KeySealer
+
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
 
@@ -83,23 +85,48 @@ def key_from_json(text: str) -> SigningKey:
 
 
 class DirectoryKeyStore:
-    """One ``<kid>.json`` file per key; the files are private to the AS's user (0600)."""
+    """One ``<kid>.json`` file per key; the files are private to the AS's user (0600).
+    With a sealing ``sealer`` (oauth/key_sealing.py) their content is encrypted."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sealer: KeySealer = CLEAR) -> None:
         self._dir = directory
+        self.sealer = sealer
 
     def load(self) -> list[SigningKey]:
         if not self._dir.is_dir():
             return []
-        keys = [key_from_json(p.read_text("utf-8")) for p in sorted(self._dir.glob("*.json"))]
+        keys = [key_from_json(self.sealer.open(p.read_text("utf-8"), p.stem))
+                for p in sorted(self._dir.glob("*.json"))]
         return sorted(keys, key=lambda k: k.created_at)
 
     def add(self, key: SigningKey) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        path = self._dir / f"{key.kid}.json"
+        self._write(self._dir / f"{key.kid}.json", self.sealer.seal(key_to_json(key), key.kid))
+
+    def reseal(self) -> int:
+        """Rewrite every key and secret with this store's sealer (``keys encrypt``)."""
+        count = 0
+        for path in sorted(self._dir.glob("*.json")) if self._dir.is_dir() else []:
+            opened = self.sealer.open(path.read_text("utf-8"), path.stem)
+            self._replace(path, self.sealer.seal(opened, path.stem))
+            count += 1
+        for path in sorted(self._dir.glob("*.secret")) if self._dir.is_dir() else []:
+            name = f"secret:{path.stem}"
+            opened = self.sealer.open(path.read_text("ascii").strip(), name)
+            self._replace(path, self.sealer.seal(opened, name))
+            count += 1
+        return count
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(key_to_json(key))
+            handle.write(text)
+
+    def _replace(self, path: Path, text: str) -> None:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        self._write(temp, text)
+        os.replace(temp, path)
 
     def remove(self, kid: str) -> None:
         (self._dir / f"{kid}.json").unlink(missing_ok=True)
@@ -117,16 +144,15 @@ class DirectoryKeyStore:
             # Written aside, then linked into place: a concurrent reader never sees a
             # partial file, and link() fails if another process won the race.
             temp = self._dir / f".{name}.{secrets.token_hex(8)}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(new_secret_key())
+            self._write(temp, self.sealer.seal(new_secret_key(), f"secret:{name}"))
             try:
                 os.link(temp, path)
             except FileExistsError:
                 pass
             finally:
                 temp.unlink()
-        return base64.b64decode(path.read_text("ascii"))
+        return base64.b64decode(self.sealer.open(path.read_text("utf-8").strip(),
+                                                  f"secret:{name}"))
 
 
 class KeyRing:

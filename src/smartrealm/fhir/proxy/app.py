@@ -8,7 +8,6 @@ configuration."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,11 +45,10 @@ from smartrealm.fhir.search.parse import form_params
 from smartrealm.fhir.settings import FhirSettings
 from smartrealm.fhir.validation import check_media_type
 from smartrealm.guard import AccessContext, TokenChecker, checker_for_server
-from smartrealm.oauth.keys import DirectoryKeyStore, KeyStore
+from smartrealm.oauth.keys import KeyStore
 from smartrealm.realm.config import RealmConfig
 from smartrealm.realm.tls import client_verify
-from smartrealm.storage import make_engine
-from smartrealm.storage.key_store import SqlKeyStore
+from smartrealm.storage.key_store import key_store_for
 from smartrealm.storage.rs_credentials import resource_server_secret
 
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
@@ -186,11 +184,7 @@ def upstream_credentials(realm: RealmConfig, server_id: str) -> UpstreamCredenti
 def _key_store(realm: RealmConfig) -> KeyStore:
     """The AS's key store, read-only: only the AS creates tables and keys (authz/app.py
     ``key_store``), so a proxy starting at the same moment never races it."""
-    storage = realm.auth_server.key_storage
-    if storage == "database":
-        return SqlKeyStore(make_engine(realm.database_url_for(None)))
-    path = Path(storage)
-    return DirectoryKeyStore(path if path.is_absolute() else realm.data_dir / path)
+    return key_store_for(realm, create=False)
 
 
 def build_proxy_server(realm: RealmConfig, server_id: str,
