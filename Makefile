@@ -30,6 +30,7 @@ serve: setup
 lint: setup
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/lint-imports  # the layer contract in pyproject.toml [tool.importlinter]
+	$(BIN)/hadolint Dockerfile
 
 typecheck: setup
 	$(BIN)/mypy
