@@ -3,15 +3,18 @@ composition root, where the AS, the demo app and the FHIR servers are assembled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -38,6 +41,9 @@ from smartrealm.serving.health import HealthFront, Readiness, ReadyCheck
 from smartrealm.serving.metrics import MULTIPROCESS_ENV
 from smartrealm.serving.observe import RequestObserver, use_json_logs
 from smartrealm.serving.settings import listener_options
+
+if TYPE_CHECKING:
+    from uvicorn.supervisors import Multiprocess
 
 
 def register(root: typer.Typer) -> None:
@@ -87,6 +93,8 @@ def serve(config: ConfigOption = None,
           workers: WorkersOption = 1, log_format: LogFormatOption = LogFormat.text) -> None:
     """Run the realm: the authorization server and every FHIR server, each on its own port;
     or, with --component, one of them in this process (behind a load balancer, say)."""
+    if component is None and (listen is not None or workers != 1):
+        raise fail("--listen and --workers apply to one component: add --component NAME", 2)
     realm = _load(config, component, listen is not None)
     if data_dir is not None:
         realm = realm.relocated({}, data_dir.resolve())
@@ -94,8 +102,6 @@ def serve(config: ConfigOption = None,
     if component is not None:
         serve_component(realm, launch, component, listen, workers)
         return
-    if listen is not None or workers != 1:
-        raise fail("--listen and --workers apply to one component: add --component NAME", 2)
     stop_on_signals()
     started = False
     try:
@@ -196,7 +202,29 @@ def serve_component(realm: RealmConfig, launch: Launch, name: str, listen: str |
     settings = uvicorn.Config(f"{__name__}:component_from_env", factory=True,
                               workers=workers, **options)
     with _metrics_shared_by_workers():
-        Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+        _supervise(Multiprocess(settings, sockets=[settings.bind_socket()]))
+
+
+def _supervise(supervisor: Multiprocess) -> None:
+    """uvicorn's supervisor, with one change: a second SIGTERM or SIGINT reaches the workers.
+    The supervisor only queues signals and reads the queue between its checks; once it has
+    passed the first SIGTERM on, it waits for the workers and reads nothing more, so a second
+    one (`docker stop` after its grace, an impatient operator) would never cut their drain
+    short as it does for a single process (serving/health.py)."""
+    queue = signal.getsignal(signal.SIGTERM)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        if supervisor.should_exit.is_set():
+            for worker in supervisor.processes:
+                if worker.pid is not None and worker.exitcode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, signal.SIGTERM)
+        elif callable(queue):
+            queue(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    supervisor.run()
 
 
 @contextmanager
