@@ -53,6 +53,7 @@ from smartrealm.realm.tls import client_verify
 from smartrealm.storage import OUTAGES, database_check, make_engine
 from smartrealm.storage.key_store import key_store_for
 from smartrealm.storage.rs_credentials import ensure_all
+from smartrealm.storage.schema import AUTH_SCHEMA, require_current
 
 
 def create_app(realm: RealmConfig, stores: Stores, keys: KeyRing,
@@ -174,6 +175,7 @@ def build_auth_server(realm: RealmConfig, http: httpx.AsyncClient | None = None,
     """The AS of ``realm`` on its database. ``launch_urls``: {client_id: EHR-launch URL} of
     apps served beside it (the demo app), seeded before the configured ones, which win."""
     engine = make_engine(realm.database_url_for(None))
+    require_current(engine, AUTH_SCHEMA, "auth_server")  # storage/schema.py
     stores = sql_stores(engine)
     store = key_store(realm, engine)
     # Follows `smartrealm keys rotate` while running (oauth/key_rotation.py).

@@ -41,6 +41,7 @@ from smartrealm.serving.health import HealthFront, Readiness, ReadyCheck
 from smartrealm.serving.metrics import MULTIPROCESS_ENV
 from smartrealm.serving.observe import RequestObserver, use_json_logs
 from smartrealm.serving.settings import listener_options
+from smartrealm.storage.schema import SchemaMismatch
 
 if TYPE_CHECKING:
     from uvicorn.supervisors import Multiprocess
@@ -234,6 +235,8 @@ def _start_errors() -> Iterator[None]:
         yield
     except KeysLocked as exc:
         raise fail(f"[red]keys locked[/red] {exc}", 2) from None
+    except SchemaMismatch as exc:
+        raise fail(f"[red]schema[/red] {exc}", 2) from None
     except ConfigError as exc:
         raise fail(f"[red]config error[/red] {exc.key}: {exc.problem}", 2) from None
 

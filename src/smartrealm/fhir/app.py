@@ -50,6 +50,7 @@ from smartrealm.realm.sample_data import generate_realm_data
 from smartrealm.realm.tls import client_verify
 from smartrealm.storage import OUTAGES, database_check, make_engine
 from smartrealm.storage.rs_credentials import resource_server_secret
+from smartrealm.storage.schema import FHIR_SCHEMA, require_current
 
 # §1.1: discovery SHALL be readable from any origin.
 _ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
@@ -150,6 +151,7 @@ def build_resource_server(realm: RealmConfig, server_id: str,
         raise ConfigError(f"resource_servers[{index}].mode",
                           f"mode {rs.mode!r} is not supported; use \"server\" or \"proxy\"")
     engine = make_engine(realm.database_url_for(server_id))
+    require_current(engine, FHIR_SCHEMA, server_id)  # storage/schema.py
     repository = SqlResourceRepository(engine)
     repository.create_tables()
     # Seed only a store that never held anything: state persists across restarts.

@@ -43,6 +43,7 @@ from smartrealm.oauth.store import (
 )
 from smartrealm.storage import add_missing_columns
 from smartrealm.storage.rs_credentials import sql_rs_credentials
+from smartrealm.storage.schema import AUTH_SCHEMA, stamp_if_new
 
 
 class Tables:
@@ -301,10 +302,10 @@ class SqlInteractionStore:
 
 
 def sql_stores(engine: Engine) -> Stores:
-    """Create the tables (idempotent) and return every store on ``engine``."""
+    """Create the tables (idempotent; a new store is stamped with its schema version,
+    storage/schema.py) and return every store on ``engine``."""
     tables = Tables()
-    tables.metadata.create_all(engine)
-    add_missing_columns(engine, tables.clients)
+    stamp_if_new(engine, AUTH_SCHEMA, lambda: _create(engine, tables))
     return Stores(clients=SqlClientStore(engine, tables), users=SqlUserStore(engine, tables),
                   codes=SqlCodeStore(engine, tables),
                   refresh_tokens=SqlRefreshStore(engine, tables),
@@ -319,3 +320,8 @@ def sql_stores(engine: Engine) -> Stores:
                   app_access=SqlAppAccessStore(engine, tables.refresh_tokens),
                   initial_tokens=SqlInitialTokenStore.create(engine),
                   patient_index=SqlPatientIndex(engine))
+
+
+def _create(engine: Engine, tables: Tables) -> None:
+    tables.metadata.create_all(engine)
+    add_missing_columns(engine, tables.clients)

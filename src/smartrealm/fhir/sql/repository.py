@@ -22,6 +22,7 @@ from smartrealm.fhir.sql.planning import AFTER_LOAD, WHILE_GROWING, refresh_stat
 from smartrealm.fhir.sql.reindex import ensure_search_index, write_index
 from smartrealm.fhir.sql.search import run_page
 from smartrealm.fhir.sql.tables import history, metadata, resources
+from smartrealm.storage.schema import FHIR_SCHEMA, stamp_if_new
 
 # Built once and executed with parameters: building a statement per row was most of a
 # bulk load's time (as in sql/reindex.py).
@@ -52,11 +53,16 @@ class SqlResourceRepository:
         self._writes = 0  # since the last statistics check (planning.py)
 
     def create_tables(self) -> None:
+        """Create (idempotent) or extend the tables; a new store is stamped with its schema
+        version (storage/schema.py)."""
+        stamp_if_new(self._engine, FHIR_SCHEMA, self._create)
+        self.refresh_statistics()  # e.g. a store loaded by an older version: none yet
+
+    def _create(self) -> None:
         metadata.create_all(self._engine)
         for index in history.indexes:  # stores created before the index existed
             index.create(self._engine, checkfirst=True)
         ensure_search_index(self._engine)  # new params/columns: rebuild (sql/reindex.py)
-        self.refresh_statistics()  # e.g. a store loaded by an older version: none yet
 
     def refresh_statistics(self) -> bool:
         """ANALYZE if the store grew since the planner's statistics were gathered (at
