@@ -109,7 +109,8 @@ def _haproxy() -> str:
 
 @contextmanager
 def balanced_realm(tmp_path: Path, database_url: str) -> Iterator[Balanced]:
-    config = realm_file(tmp_path, extra='[deployment]\ntrusted_proxies = ["127.0.0.1/32"]\n')
+    config = realm_file(tmp_path, extra='[deployment]\ntrusted_proxies = ["127.0.0.1/32"]\n'
+                                          "drain_seconds = 2\n")
     config.write_text(config.read_text().replace('url = ""', f'url = "{database_url}"', 1))
     realm = load_config(config)
     names = [f"{c}_{n}" for c, count in INSTANCES.items() for n in range(1, count + 1)]

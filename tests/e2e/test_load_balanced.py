@@ -238,3 +238,46 @@ def test_an_instance_killed_under_load_leaves_the_flow_working(balanced: Balance
     with httpx.Client(timeout=10) as http:
         after = {http.get(f"{issuer}/jwks").headers["x-served-by"] for _ in range(6)}
     assert after == {"auth_server_2"}
+
+
+def test_a_sigterm_under_load_loses_no_request(balanced: Balanced) -> None:
+    """SIGTERM to one AS instance while four clients send through HAProxy: it turns
+    not-ready, HAProxy takes it out of rotation within its drain, it finishes what it has in
+    flight and exits — and every request of every client is answered (no error, no 5xx)."""
+    setup = balanced
+    issuer = setup.realm.auth_server.issuer
+    stop = threading.Event()
+    outcomes: Counter[str] = Counter()
+    served_by: Counter[str] = Counter()
+
+    def load(number: int) -> None:
+        with httpx.Client(timeout=15) as http:
+            while not stop.is_set():
+                try:
+                    if number % 2:
+                        response = http.get(f"{issuer}/.well-known/openid-configuration")
+                    else:
+                        response = http.post(f"{issuer}/token", data={
+                            "grant_type": "client_credentials", "client_id": "nobody"})
+                    outcomes["answered" if response.status_code < 500
+                             else str(response.status_code)] += 1
+                    served_by[response.headers.get("x-served-by", "?")] += 1
+                except httpx.HTTPError as exc:
+                    outcomes[type(exc).__name__] += 1
+
+    workers = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1.0)
+        victim = setup.instances["auth_server_1"].process
+        assert victim is not None
+        victim.send_signal(signal.SIGTERM)
+        victim.wait(timeout=20)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=20)
+    assert set(outcomes) == {"answered"}, outcomes
+    assert outcomes["answered"] > 100 and served_by["auth_server_1"] > 10, (outcomes, served_by)

@@ -195,3 +195,9 @@ DB_CONNECT_TIMEOUT = 3
 # seconds a request waits for a free pooled connection before it is answered 503
 # (storage/__init__.py)
 DB_POOL_TIMEOUT = 5
+# PostgreSQL connections a process keeps open (storage/__init__.py): enough for the requests
+# one process serves at once, so they are reused rather than opened and closed per request
+# (an overflow connection is closed when returned: a new backend process every time)
+DB_POOL_SIZE = 16
+# connections a process may open beyond DB_POOL_SIZE at a peak (storage/__init__.py)
+DB_POOL_OVERFLOW = 8

@@ -17,7 +17,12 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from smartrealm.core.defaults import DB_CONNECT_TIMEOUT, DB_POOL_TIMEOUT
+from smartrealm.core.defaults import (
+    DB_CONNECT_TIMEOUT,
+    DB_POOL_OVERFLOW,
+    DB_POOL_SIZE,
+    DB_POOL_TIMEOUT,
+)
 from smartrealm.realm.config import SCHEMA_PARAM
 
 # What a database outage raises: connection refused or lost, a server shutting down, no
@@ -49,6 +54,7 @@ def make_engine(url: str) -> Engine:
     # Bounded waits: a connection attempt, a free pooled connection; keepalives notice a
     # peer that vanished without closing (a failed-over host).
     engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=DB_POOL_TIMEOUT,
+                           pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_OVERFLOW,
                            connect_args={"connect_timeout": DB_CONNECT_TIMEOUT,
                                          "keepalives": 1, "keepalives_idle": 30,
                                          "keepalives_interval": 5, "keepalives_count": 3})
