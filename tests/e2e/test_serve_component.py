@@ -647,3 +647,27 @@ def test_a_second_sigterm_cuts_the_drain_of_every_worker_short(tmp_path: Path,
         _tree_exits(served, 20)
         assert time.monotonic() - second < 15, "the workers waited out their drain"
     assert "Traceback" not in served.output(), served.output()
+
+
+@pytest.mark.postgres
+def test_metrics_of_every_worker_are_merged(tmp_path: Path, pg_url: str) -> None:
+    """With two workers, /metrics counts the requests of both, whichever worker answers the
+    scrape (prometheus_client's multiprocess mode)."""
+    config = _realm(tmp_path, database_url=pg_url)
+    listen, base = _free_listen()
+    with _serve(config, base, tmp_path / "ehr.log",
+                "--component", "ehr", "--workers", "2", "--listen", listen) as served:
+        workers = _wait_for_workers(served, 2)
+        answers = _ask_every_worker(served, workers, "/fhir/metadata", 20)
+        total = sum(len(a) for a in answers.values())
+        assert all(len(a) for a in answers.values())  # both workers served some
+        pattern = re.compile(rb'smartrealm_http_requests_total\{component="ehr",method="GET",'
+                             rb'route="/fhir/metadata",status="200"\} ([0-9.]+)')
+        scrapes = _ask_every_worker(served, workers, "/metrics", 20)
+        for worker, scraped in scrapes.items():
+            for status, body in scraped:
+                found = pattern.search(body)
+                assert status == 200 and found is not None, body[:2000]
+                assert float(found.group(1)) == total, (worker, found.group(1), total)
+        served.process.send_signal(signal.SIGTERM)
+        _tree_exits(served, 20)
