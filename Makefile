@@ -44,9 +44,10 @@ test: lint typecheck pytest
 # bulk_load.py take the user's path — `smartrealm generate`, `load`, `serve` as subprocesses
 # from an empty data directory — on SQLite and on a throwaway PostgreSQL cluster;
 # throughput.py needs wrk (apt-get install wrk) and 2 cores; token_endpoint.py needs node and
-# npm (it installs the pinned node-oidc-provider into bench/peers/node_modules) and 2 cores.
+# npm (it installs the pinned node-oidc-provider into bench/peers/node_modules) and 2 cores;
+# scale.py needs wrk and haproxy.
 # `make bench-1m`: 32,300 people
-# ≈ 1M EHR resources (load ≈ 7 min a backend on an idle 2-core machine), then the RSS under
+# ≈ 1M EHR resources (load ≈ 3–4 min a backend on an idle 2-core machine), then the RSS under
 # load benchmark.
 bench: setup
 	./scripts/ensure-system-deps.sh --bench
@@ -55,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/search_latency.py --backend postgres
 	$(BIN)/python bench/bulk_load.py
 	$(BIN)/python bench/token_endpoint.py
+	$(BIN)/python bench/scale.py
 
 bench-1m: setup
 	./scripts/ensure-system-deps.sh --bench
