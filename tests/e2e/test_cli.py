@@ -135,3 +135,28 @@ def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:
                                 text=True, timeout=60)
     assert result.returncode == 1
     assert "imaging: port" in result.stderr and "in use" in result.stderr
+
+
+def test_a_sigterm_to_serve_lets_every_component_drain_before_it_stops(tmp_path: Path) -> None:
+    """`serve` passes SIGTERM on and waits for the drain ([deployment] drain_seconds, here
+    longer than the usual 10 s grace): the components turn not-ready, keep serving, and
+    stop by themselves rather than being killed at the end of the grace."""
+    config, ports = _config_file(tmp_path)
+    config.write_text(config.read_text() + "\n[deployment]\ndrain_seconds = 12\n")
+    issuer = f"http://127.0.0.1:{ports[AUTH_SERVER]}"
+    log = tmp_path / "serve.log"
+    process = _start(config, log)
+    try:
+        _wait_until_running(log, process)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(2)
+        assert httpx.get(f"{issuer}/readyz").status_code == 503  # draining
+        assert httpx.get(f"{issuer}/jwks").status_code == 200  # still serving
+        time.sleep(9)
+        assert httpx.get(f"{issuer}/jwks").status_code == 200  # past the old 10 s grace
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    child_logs = "\n".join(p.read_text() for p in (tmp_path / "state" / "logs").glob("*.log"))
+    assert "Traceback" not in child_logs and "stopped (interrupted)" in log.read_text()

@@ -190,7 +190,10 @@ def running_realm(realm: RealmConfig, launch: Launch) -> Iterator[RunningRealm]:
         _wait_until_ready(running, client_verify(realm.tls))
         yield running
     finally:
-        stop_children(list(running.children.values()))
+        # SIGTERM lets each child drain ([deployment] drain_seconds) and finish what it has
+        # in flight; only then does the grace end.
+        stop_children(list(running.children.values()),
+                      grace=10.0 + realm.deployment.drain_seconds)
 
 
 def _spawn(component: Component, launch: Launch, log_dir: Path) -> subprocess.Popen[bytes]:
