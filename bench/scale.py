@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
 import token_endpoint as te  # noqa: E402
-from tests.e2e.balanced import haproxy_config  # noqa: E402
+from tests.e2e.balanced import Instance, haproxy_config  # noqa: E402
 from tests.pg import postgres_cluster  # noqa: E402
 
 CONFIGS = ("1 worker", "2 workers", "HAProxy, 2 instances")
@@ -51,16 +51,8 @@ CONFIGS = ("1 worker", "2 workers", "HAProxy, 2 instances")
 @contextmanager
 def started(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A server process, not pinned: with two workers it may use both cores."""
-    proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    try:
+    with te.process(args, pin=False, stdout=log.open("ab"), stderr=subprocess.STDOUT) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def realm_file(work: Path, ports: list[int], database_url: str) -> Path:
@@ -90,7 +82,7 @@ def topology(name: str, config: Path, work: Path, ports: list[int]) -> Iterator[
                 proc = stack.enter_context(started(
                     [*serve, "--component", component, "--listen", f"127.0.0.1:{port}"], log))
                 te.wait_http(f"http://127.0.0.1:{port}/readyz", proc)
-                instances[f"{component}_{n}"] = _Instance(f"{component}_{n}", port)
+                instances[f"{component}_{n}"] = Instance(component, f"{component}_{n}", port)
             cfg = work / "haproxy.cfg"
             cfg.write_text(_haproxy_text(config, instances))
             proc = stack.enter_context(started([_haproxy(), "-db", "-f", str(cfg)], log))
@@ -99,14 +91,9 @@ def topology(name: str, config: Path, work: Path, ports: list[int]) -> Iterator[
         yield
 
 
-class _Instance:
-    def __init__(self, name: str, port: int) -> None:
-        self.name, self.port = name, port
-
-
-def _haproxy_text(config: Path, instances: dict[str, _Instance]) -> str:
+def _haproxy_text(config: Path, instances: dict[str, Instance]) -> str:
     from smartrealm.realm.config import load_config
-    text = haproxy_config(load_config(config), instances)  # type: ignore[arg-type]
+    text = haproxy_config(load_config(config), instances)
     # Only the AS and the EHR run here: drop the other backends' servers.
     return re.sub(r"^\s+server (imaging|lab)_\d+ .*$", "", text, flags=re.M)
 

@@ -311,8 +311,11 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -
 
 
 @contextmanager
-def process(args: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(["taskset", "-c", str(SERVER_CORE), *args], **kwargs)
+def process(args: list[str], *, pin: bool = True,
+            **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """``args`` running for the block (pinned to the server core unless ``pin=False``)."""
+    pinned = ["taskset", "-c", str(SERVER_CORE)] if pin else []
+    proc = subprocess.Popen([*pinned, *args], **kwargs)
     try:
         yield proc
     finally:

@@ -122,16 +122,12 @@ def encrypt_keys(config: ConfigOption = None, data_dir: DataDirOption = None) ->
     keys already sealed with it are sealed afresh. Stop the AS first."""
     realm = load_realm(config, data_dir)
     with _keys(realm, allow_clear=True) as store:
-        if not store_seals(store):
+        if not store.sealer.seals:
             raise fail(f"no key-encryption key: set {KEK_ENV} (32 bytes in base64, e.g. "
                        f"`openssl rand -base64 32`) or {KEK_FILE_ENV}", 2)
         count = store.reseal()
     console.print(f"sealed {count} stored key(s) with the key-encryption key (AES-256-GCM); "
                   "start the realm with the same key-encryption key set")
-
-
-def store_seals(store: SqlKeyStore | DirectoryKeyStore) -> bool:
-    return store.sealer.seals
 
 
 def purge(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
